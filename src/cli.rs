@@ -1,0 +1,214 @@
+//! Command-line definitions (clap derive): the global flags, the subcommands and one `*Args`
+//! struct per subcommand. Only syntax lives here; values are validated into typed
+//! configurations by `src/commands/<name>.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "spillway",
+    version,
+    about = "Quota planning and token-budget analysis for Azure OpenAI and OpenAI deployments",
+    long_about = "Quota planning and token-budget analysis for Azure OpenAI and OpenAI deployments.\n\n\
+        count    exact token counts for text, files and chat requests\n\
+        profile  TPM / RPM profiles of prompt logs and request traces\n\
+        models   the model and price catalog",
+    after_help = "Examples:\n  spillway count \"How many tokens is this?\"\n  spillway count --chat samples/chat-request.json --per-message\n  spillway profile samples/AzureLLMInferenceTrace_conv_2023.csv\n  spillway models"
+)]
+pub struct Cli {
+    /// Catalog file (TOML) whose [[model]], [[token_price]], [[sku_rule]] and [[ptu_price]] rows
+    /// override or extend the built-in catalog.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+
+    /// No progress bars or notes on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Count tokens in text, files or Chat Completions requests, per model, with context-window fit
+    /// and input cost.
+    #[command(after_help = "Examples:\n  \
+        spillway count \"some text\"\n  \
+        spillway count --file README.md --file src/main.rs --model gpt-4o,gpt-4\n  \
+        cat prompt.txt | spillway count --encoding cl100k_base\n  \
+        spillway count --chat request.json --per-message --max-tokens 4096 --check\n  \
+        spillway count --file big.txt --format json")]
+    Count(CountArgs),
+    /// Profile prompt logs and request traces: requests and tokens per minute (mean, percentiles,
+    /// peaks), per-request token distributions, by model, deployment, tenant or any field.
+    #[command(after_help = "Examples:\n  \
+        spillway profile samples/AzureLLMInferenceTrace_conv_2023.csv\n  \
+        spillway profile samples/chat-log.jsonl --by tenant,model --window 10s\n  \
+        spillway profile logs/*.jsonl.gz --format json --out series.parquet\n  \
+        spillway profile requests.csv --time-col ts --text-col prompt --completion-col answer\n  \
+        spillway profile samples/BurstGPT_1_first400.csv --by Model --start 2023-07-01T00:00:00Z")]
+    Profile(ProfileArgs),
+    /// List the model catalog: encodings, context windows, PTU throughput, quotas and prices.
+    #[command(
+        after_help = "Examples:\n  spillway models\n  spillway models --format json\n  spillway --catalog ours.toml models --format csv"
+    )]
+    Models(ModelsArgs),
+}
+
+/// Output format of a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct CountArgs {
+    /// Text to count. `-` (or no input at all) reads standard input.
+    #[arg(value_name = "TEXT")]
+    pub text: Vec<String>,
+
+    /// File to count (repeatable; files are counted in parallel).
+    #[arg(short, long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Chat Completions request body (JSON) to count as the API counts `prompt_tokens`
+    /// (repeatable; `-` reads standard input).
+    #[arg(long = "chat", value_name = "REQUEST.json")]
+    pub chats: Vec<PathBuf>,
+
+    /// Model(s) to count for, comma-separated or repeated [default: gpt-4o].
+    #[arg(
+        short,
+        long = "model",
+        value_name = "NAME",
+        value_delimiter = ',',
+        conflicts_with = "encodings"
+    )]
+    pub models: Vec<String>,
+
+    /// Count with a bare encoding instead of a model (r50k_base, p50k_base, p50k_edit,
+    /// cl100k_base, o200k_base, o200k_harmony).
+    #[arg(short, long = "encoding", value_name = "NAME", value_delimiter = ',')]
+    pub encodings: Vec<String>,
+
+    /// Count special-token text such as <|endoftext|> as the special token (default: as text).
+    #[arg(long)]
+    pub allow_special: bool,
+
+    /// Completion budget for the fit check (default: the request's max_completion_tokens or
+    /// max_tokens).
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+
+    /// Exit with code 3 when any row does not fit the model's context window or output limit.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Show the per-message breakdown of chat requests.
+    #[arg(long)]
+    pub per_message: bool,
+
+    /// Size of images given by URL (their size cannot be read offline), e.g. 1024x768.
+    #[arg(long, value_name = "WxH")]
+    pub image_size: Option<String>,
+
+    /// Replace invalid UTF-8 with U+FFFD instead of failing.
+    #[arg(long)]
+    pub lossy: bool,
+
+    /// Deployment SKU whose pay-as-you-go price is used for the input cost.
+    #[arg(long, value_name = "SKU", default_value = "GlobalStandard")]
+    pub sku: String,
+
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Input flags shared by the commands that read logs and traces.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Log or trace files: JSONL chat logs, CSV/TSV, Azure LLM inference and BurstGPT CSV,
+    /// Mooncake JSONL, Parquet; .gz and .zst are decompressed. Several files are merged.
+    #[arg(value_name = "LOG", required = true)]
+    pub logs: Vec<PathBuf>,
+
+    /// Force the input format: jsonl, csv, tsv, azure, burstgpt, mooncake, parquet
+    /// [default: detected from the extension and the header].
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<String>,
+
+    /// CSV / Parquet column holding the request time [default: timestamp, time or created].
+    #[arg(long, value_name = "COLUMN")]
+    pub time_col: Option<String>,
+
+    /// CSV / Parquet column holding the prompt text to tokenize.
+    #[arg(long, value_name = "COLUMN")]
+    pub text_col: Option<String>,
+
+    /// CSV / Parquet column holding prompt token counts (instead of text).
+    #[arg(long, value_name = "COLUMN")]
+    pub prompt_tokens_col: Option<String>,
+
+    /// CSV / Parquet column holding completion token counts or completion text.
+    #[arg(long, value_name = "COLUMN")]
+    pub completion_col: Option<String>,
+
+    /// Group by these fields or columns (comma-separated; dotted paths reach into JSON objects,
+    /// e.g. metadata.tenant).
+    #[arg(long, value_name = "FIELD", value_delimiter = ',')]
+    pub by: Vec<String>,
+
+    /// Model for requests that name none (and for names the catalog does not know).
+    #[arg(short, long, value_name = "NAME", default_value = "gpt-4o")]
+    pub model: String,
+
+    /// Count and weigh all traffic as this model (e.g. to size gpt-35-turbo traffic on gpt-4o-mini).
+    #[arg(long, value_name = "NAME")]
+    pub as_model: Option<String>,
+
+    /// Start time for traces with relative timestamps (BurstGPT, Mooncake), RFC 3339.
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+
+    /// Skip malformed rows (they are counted and reported) instead of stopping at the first.
+    #[arg(long)]
+    pub skip_bad: bool,
+
+    /// Count special-token text such as <|endoftext|> as the special token.
+    #[arg(long)]
+    pub allow_special: bool,
+
+    /// Prompt tokens when a log line has both text and usage: `usage` (the service's figure)
+    /// or `count` (spillway's count of the text).
+    #[arg(long, value_name = "SOURCE", default_value = "usage")]
+    pub prompt_source: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Window length: 1s, 10s, 1m, 5m, 1h … Rates are always per minute (scaled and labelled).
+    #[arg(long, value_name = "DURATION", default_value = "1m")]
+    pub window: String,
+
+    /// Write the per-window series (one row per window and group) to FILE.csv or FILE.parquet.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Summary format (table or json).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}

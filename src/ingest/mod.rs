@@ -1,0 +1,549 @@
+//! Ingest: reads prompt logs and request traces into a stream of [`Request`] records.
+//!
+//! Formats (detected from the extension and the header or first line; `--input-format` forces
+//! one): JSONL chat logs (text tokenized with the `count` rules), CSV/TSV with a text or token
+//! column, the Azure LLM inference traces (2023 and 2024), BurstGPT 1/2/3, Mooncake, and
+//! Parquet files of any of these tabular shapes; `.gz` and `.zst` files are decompressed on the
+//! fly. See the README ("Input formats") for the exact fields.
+//!
+//! Invariants:
+//! * Streaming: files are read in blocks of [`BLOCK_BYTES`]; each block is parsed (and its text
+//!   tokenized) in parallel with rayon and handed to the sink before the next is read, so memory
+//!   is bounded by a block plus what the sink keeps.
+//! * Nothing is lost silently: a malformed row stops the read with `file:line: what is wrong`
+//!   unless `skip_bad` is set, in which case it is counted and the first positions are kept.
+//!   `rows_read = requests + skipped` always holds. Failed requests (BurstGPT rows with zero
+//!   response tokens) are requests, flagged `failed` and counted.
+//! * Times are microseconds since the Unix epoch, UTC. Relative traces (BurstGPT, Mooncake)
+//!   start at the epoch unless an anchor is given, and are marked relative.
+
+mod chatlog;
+mod source;
+mod table;
+pub mod time;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::catalog::{Catalog, Model};
+
+pub use source::InputFormat;
+
+/// Bytes per block read from a file.
+pub const BLOCK_BYTES: usize = 16 << 20;
+
+/// Positions of skipped rows kept for the summary.
+const SKIP_SAMPLES: usize = 10;
+
+/// One request as the rest of spillway sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Request {
+    /// Arrival, microseconds since the Unix epoch (UTC).
+    pub t_us: i64,
+    pub prompt: u32,
+    pub completion: u32,
+    /// Prompt tokens served from the prompt cache (part of `prompt`).
+    pub cached: u32,
+    /// The request's `max_tokens` (0 when not given).
+    pub max_tokens: u32,
+    /// Index into [`IngestSummary::models`].
+    pub model: u16,
+    /// Index into [`IngestSummary::groups`] (0 without `--by`).
+    pub group: u32,
+    /// The request failed at the source (BurstGPT: zero response tokens).
+    pub failed: bool,
+}
+
+/// Which prompt-token figure to use when a log line has both text and `usage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptSource {
+    /// The service's `usage.prompt_tokens` when present, else the count.
+    Usage,
+    /// Always spillway's count of the text.
+    Count,
+}
+
+/// Reading options (validated by the command layer).
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub format: Option<InputFormat>,
+    pub time_col: Option<String>,
+    pub text_col: Option<String>,
+    pub prompt_tokens_col: Option<String>,
+    pub completion_col: Option<String>,
+    /// Dimensions to group by (field or column names; dotted paths inside JSON).
+    pub by: Vec<String>,
+    /// Model for records that name none (and for unknown names).
+    pub default_model: String,
+    /// Treat all traffic as this model (encoding and weights).
+    pub as_model: Option<String>,
+    pub skip_bad: bool,
+    pub allow_special: bool,
+    /// Anchor for relative traces (µs since the epoch).
+    pub start_us: Option<i64>,
+    pub prompt_source: PromptSource,
+}
+
+impl IngestOptions {
+    /// Options for a token trace with defaults everywhere.
+    pub fn new(default_model: &str) -> Self {
+        IngestOptions {
+            format: None,
+            time_col: None,
+            text_col: None,
+            prompt_tokens_col: None,
+            completion_col: None,
+            by: Vec::new(),
+            default_model: default_model.to_string(),
+            as_model: None,
+            skip_bad: false,
+            allow_special: false,
+            start_us: None,
+            prompt_source: PromptSource::Usage,
+        }
+    }
+}
+
+/// A read that cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {message}{hint}")]
+    Row {
+        file: String,
+        line: u64,
+        message: String,
+        hint: &'static str,
+    },
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
+}
+
+/// A row that was skipped (with `skip_bad`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RowIssue {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+}
+
+/// Agreement between spillway's count and the service's `usage.prompt_tokens`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UsageCheck {
+    /// Lines that had both text and usage.
+    pub compared: u64,
+    pub exact: u64,
+    pub counted_tokens: u64,
+    pub usage_tokens: u64,
+    pub max_abs_diff: u64,
+    pub sum_abs_diff: u64,
+}
+
+impl UsageCheck {
+    fn add(&mut self, counted: u32, usage: u32) {
+        self.compared += 1;
+        self.counted_tokens += counted as u64;
+        self.usage_tokens += usage as u64;
+        let d = (counted as i64 - usage as i64).unsigned_abs();
+        if d == 0 {
+            self.exact += 1;
+        }
+        self.sum_abs_diff += d;
+        self.max_abs_diff = self.max_abs_diff.max(d);
+    }
+}
+
+/// Per-file figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSummary {
+    pub path: String,
+    pub format: String,
+    pub rows_read: u64,
+    pub requests: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub relative_time: bool,
+}
+
+/// What a read saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestSummary {
+    pub files: Vec<FileSummary>,
+    pub rows_read: u64,
+    pub requests: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub skipped_rows: Vec<RowIssue>,
+    pub usage_check: UsageCheck,
+    /// Requests with no completion figure (no usage, no response text).
+    pub no_completion: u64,
+    /// True when some file had relative timestamps and no anchor was given.
+    pub relative_time: bool,
+    /// Catalog model names by id (`Request::model`).
+    pub models: Vec<String>,
+    /// Model names in the data that the catalog does not know, with how many requests; those
+    /// requests were counted with the default model.
+    pub unknown_models: BTreeMap<String, u64>,
+    /// `--by` dimension names.
+    pub dims: Vec<String>,
+    /// Dimension values by group id (`Request::group`).
+    pub groups: Vec<Vec<String>>,
+}
+
+/// Progress reporting (the command layer draws it; domain code never prints).
+pub trait Progress: Sync {
+    /// A file of `bytes` bytes (0 when unknown) is being opened.
+    fn start_file(&self, path: &Path, bytes: u64);
+    /// `bytes` more bytes of the current file were consumed.
+    fn advance(&self, bytes: u64);
+}
+
+/// No progress reporting.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start_file(&self, _: &Path, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+/// A parsed row before interning: borrowed from the block it came from.
+#[derive(Debug)]
+pub(crate) struct Parsed<'a> {
+    pub t_us: i64,
+    pub prompt: u32,
+    pub completion: u32,
+    pub cached: u32,
+    pub max_tokens: u32,
+    pub failed: bool,
+    /// The model the row names, if any.
+    pub model: Option<Cow<'a, str>>,
+    pub dims: Vec<Cow<'a, str>>,
+    /// (counted, usage) when the row had both.
+    pub usage_pair: Option<(u32, u32)>,
+    pub no_completion: bool,
+}
+
+/// Outcome of parsing one row.
+pub(crate) type RowResult<'a> = Result<Parsed<'a>, String>;
+
+/// Resolves model names to catalog models, caching the answer, and keeps the unknown ones.
+pub(crate) struct ModelResolver<'c> {
+    catalog: &'c Catalog,
+    default: &'c Model,
+    forced: Option<&'c Model>,
+}
+
+impl<'c> ModelResolver<'c> {
+    pub fn new(catalog: &'c Catalog, opts: &IngestOptions) -> Result<Self, String> {
+        let default = catalog
+            .resolve(&opts.default_model)
+            .map_err(|e| e.to_string())?;
+        let forced = opts
+            .as_model
+            .as_deref()
+            .map(|m| catalog.resolve(m).map_err(|e| e.to_string()))
+            .transpose()?;
+        Ok(ModelResolver {
+            catalog,
+            default,
+            forced,
+        })
+    }
+
+    /// The model a row is counted and weighted as, and whether its name was unknown.
+    pub fn resolve(&self, name: Option<&str>) -> (&'c Model, bool) {
+        if let Some(f) = self.forced {
+            return (f, false);
+        }
+        match name {
+            None => (self.default, false),
+            Some(n) => match self.catalog.model(n) {
+                Some(m) => (m, false),
+                None => (self.default, true),
+            },
+        }
+    }
+}
+
+/// Interning state shared across files.
+struct Interner {
+    models: FxHashMap<String, u16>,
+    groups: FxHashMap<Vec<String>, u32>,
+}
+
+/// Receives parsed rows from a format reader: checks them, interns names, keeps the counts and
+/// hands the requests to the sink.
+pub(crate) struct Emitter<'x, 'c> {
+    pub label: String,
+    pub opts: &'x IngestOptions,
+    pub resolver: &'x ModelResolver<'c>,
+    interner: &'x mut Interner,
+    summary: &'x mut IngestSummary,
+    fs: FileSummary,
+    sink: &'x mut dyn FnMut(&[Request], &[String]),
+}
+
+/// What row parsers need (shared across the rayon workers).
+#[derive(Clone, Copy)]
+pub(crate) struct RowCtx<'x, 'c> {
+    pub opts: &'x IngestOptions,
+    pub resolver: &'x ModelResolver<'c>,
+}
+
+impl<'x, 'c> Emitter<'x, 'c> {
+    pub fn ctx(&self) -> RowCtx<'x, 'c> {
+        RowCtx {
+            opts: self.opts,
+            resolver: self.resolver,
+        }
+    }
+}
+
+impl Emitter<'_, '_> {
+    /// The file's timestamps are relative to its start.
+    pub fn set_relative(&mut self) {
+        self.fs.relative_time = true;
+    }
+
+    pub fn error(&self, line: Option<u64>, message: impl Into<String>) -> IngestError {
+        match line {
+            Some(line) => IngestError::Row {
+                file: self.label.clone(),
+                line,
+                message: message.into(),
+                hint: "",
+            },
+            None => IngestError::File {
+                file: self.label.clone(),
+                message: message.into(),
+            },
+        }
+    }
+
+    pub fn io(&self, source: std::io::Error) -> IngestError {
+        IngestError::Io {
+            file: self.label.clone(),
+            source,
+        }
+    }
+
+    /// Checks, interns and hands one block of parsed rows (with their line numbers) to the sink.
+    pub fn emit(&mut self, rows: Vec<(u64, RowResult<'_>)>) -> Result<(), IngestError> {
+        let mut out = Vec::with_capacity(rows.len());
+        let offset = if self.fs.relative_time {
+            self.opts.start_us.unwrap_or(0)
+        } else {
+            0
+        };
+        for (line, row) in rows {
+            self.fs.rows_read += 1;
+            self.summary.rows_read += 1;
+            let p = match row {
+                Ok(p) => p,
+                Err(reason) => {
+                    if !self.opts.skip_bad {
+                        return Err(IngestError::Row {
+                            file: self.label.clone(),
+                            line,
+                            message: reason,
+                            hint: " (pass --skip-bad to skip such rows)",
+                        });
+                    }
+                    self.fs.skipped += 1;
+                    self.summary.skipped += 1;
+                    if self.summary.skipped_rows.len() < SKIP_SAMPLES {
+                        self.summary.skipped_rows.push(RowIssue {
+                            file: self.label.clone(),
+                            line,
+                            reason,
+                        });
+                    }
+                    continue;
+                }
+            };
+            let (model, unknown) = self.resolver.resolve(p.model.as_deref());
+            if unknown && let Some(name) = p.model.as_deref() {
+                *self
+                    .summary
+                    .unknown_models
+                    .entry(name.to_string())
+                    .or_default() += 1;
+            }
+            let model_id = match self.interner.models.get(model.name.as_str()) {
+                Some(&id) => id,
+                None => {
+                    let id = self.summary.models.len() as u16;
+                    self.interner.models.insert(model.name.clone(), id);
+                    self.summary.models.push(model.name.clone());
+                    id
+                }
+            };
+            let group = if self.opts.by.is_empty() {
+                0
+            } else {
+                let key: Vec<String> = p.dims.iter().map(|d| d.to_string()).collect();
+                match self.interner.groups.get(&key) {
+                    Some(&g) => g,
+                    None => {
+                        let g = self.summary.groups.len() as u32;
+                        self.summary.groups.push(key.clone());
+                        self.interner.groups.insert(key, g);
+                        g
+                    }
+                }
+            };
+            if let Some((c, u)) = p.usage_pair {
+                self.summary.usage_check.add(c, u);
+            }
+            if p.no_completion {
+                self.summary.no_completion += 1;
+            }
+            self.fs.requests += 1;
+            self.summary.requests += 1;
+            if p.failed {
+                self.fs.failed += 1;
+                self.summary.failed += 1;
+            }
+            out.push(Request {
+                t_us: p.t_us.saturating_add(offset),
+                prompt: p.prompt,
+                completion: p.completion,
+                cached: p.cached.min(p.prompt),
+                max_tokens: p.max_tokens,
+                model: model_id,
+                group,
+                failed: p.failed,
+            });
+        }
+        if !out.is_empty() {
+            (self.sink)(&out, &self.summary.models);
+        }
+        Ok(())
+    }
+}
+
+/// Reads `paths` in order, calling `sink` with each block's requests and the model table so far
+/// (`Request::model` indexes it).
+pub fn read(
+    paths: &[PathBuf],
+    opts: &IngestOptions,
+    catalog: &Catalog,
+    progress: &dyn Progress,
+    sink: &mut dyn FnMut(&[Request], &[String]),
+) -> Result<IngestSummary, IngestError> {
+    let resolver = ModelResolver::new(catalog, opts).map_err(|message| IngestError::File {
+        file: "--model / --as-model".into(),
+        message,
+    })?;
+    let mut summary = IngestSummary {
+        dims: opts.by.clone(),
+        ..Default::default()
+    };
+    let mut interner = Interner {
+        models: FxHashMap::default(),
+        groups: FxHashMap::default(),
+    };
+    if opts.by.is_empty() {
+        interner.groups.insert(Vec::new(), 0);
+        summary.groups.push(Vec::new());
+    }
+    for path in paths {
+        let label = path.display().to_string();
+        let file = source::open(path, opts.format).map_err(|e| IngestError::Io {
+            file: label.clone(),
+            source: e,
+        })?;
+        progress.start_file(path, file.size);
+        let fs = FileSummary {
+            path: label.clone(),
+            format: file.format.name().to_string(),
+            rows_read: 0,
+            requests: 0,
+            failed: 0,
+            skipped: 0,
+            relative_time: false,
+        };
+        let mut em = Emitter {
+            label,
+            opts,
+            resolver: &resolver,
+            interner: &mut interner,
+            summary: &mut summary,
+            fs,
+            sink: &mut *sink,
+        };
+        match file.format {
+            InputFormat::ChatJsonl => chatlog::read(file, &mut em, progress)?,
+            _ => table::read(file, &mut em, progress)?,
+        }
+        let fs = em.fs;
+        summary.relative_time |= fs.relative_time && opts.start_us.is_none();
+        summary.files.push(fs);
+    }
+    Ok(summary)
+}
+
+/// Reads every request of `paths` into memory, sorted by arrival (ties keep file order).
+pub fn read_all(
+    paths: &[PathBuf],
+    opts: &IngestOptions,
+    catalog: &Catalog,
+    progress: &dyn Progress,
+) -> Result<(Vec<Request>, IngestSummary), IngestError> {
+    let mut all = Vec::new();
+    let summary = read(paths, opts, catalog, progress, &mut |b, _| {
+        all.extend_from_slice(b)
+    })?;
+    all.sort_by_key(|r| r.t_us);
+    Ok((all, summary))
+}
+
+/// Parses a non-negative integer token count.
+pub(crate) fn parse_count(s: &str, what: &str) -> Result<u32, String> {
+    let t = s.trim();
+    if let Ok(v) = t.parse::<u32>() {
+        return Ok(v);
+    }
+    // Accept "12.0" as written by some exporters.
+    match t.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.fract() == 0.0 && v <= u32::MAX as f64 => Ok(v as u32),
+        _ => Err(format!("{what}: '{s}' is not a token count")),
+    }
+}
+
+/// Normalises a column or field name for matching: lower case, letters and digits only
+/// (`Log Type` = `log_type` = `logtype`).
+pub(crate) fn norm(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_across_spellings() {
+        assert_eq!(norm("Log Type"), norm("log_type"));
+        assert_eq!(norm("Request tokens"), "requesttokens");
+    }
+
+    #[test]
+    fn counts_parse_and_reject() {
+        assert_eq!(parse_count("12", "x"), Ok(12));
+        assert_eq!(parse_count(" 12.0 ", "x"), Ok(12));
+        assert!(parse_count("-1", "x").is_err());
+        assert!(parse_count("1.5", "x").is_err());
+        assert!(parse_count("", "x").is_err());
+    }
+}

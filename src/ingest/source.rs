@@ -1,0 +1,376 @@
+//! Opening input files: decompression (gzip, zstd) by magic bytes, format detection from the
+//! extension and the first line, and line-aligned block reading.
+//!
+//! Invariants: a block always ends at a line end (or the end of the file), so rows never span
+//! blocks; line numbers are 1-based and count every line of the (decompressed) file, header
+//! included, so an error's `file:line` opens at the right place in an editor.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The input formats spillway reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// JSON Lines chat log: one request per line with a timestamp and messages or usage.
+    ChatJsonl,
+    /// CSV with a header: time column plus a text or token-count column.
+    Csv,
+    /// Tab-separated variant of `Csv`.
+    Tsv,
+    /// Azure LLM inference trace 2023 / 2024 (`TIMESTAMP,ContextTokens,GeneratedTokens`).
+    Azure,
+    /// BurstGPT 1/2/3 (`Timestamp,…,Request tokens,Response tokens,…`).
+    BurstGpt,
+    /// Mooncake trace (JSON Lines: `timestamp` ms, `input_length`, `output_length`, `hash_ids`).
+    Mooncake,
+    /// Apache Parquet with one of the tabular shapes above.
+    Parquet,
+}
+
+impl InputFormat {
+    pub const NAMES: &'static str = "jsonl, csv, tsv, azure, burstgpt, mooncake, parquet";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            InputFormat::ChatJsonl => "jsonl",
+            InputFormat::Csv => "csv",
+            InputFormat::Tsv => "tsv",
+            InputFormat::Azure => "azure",
+            InputFormat::BurstGpt => "burstgpt",
+            InputFormat::Mooncake => "mooncake",
+            InputFormat::Parquet => "parquet",
+        }
+    }
+}
+
+impl FromStr for InputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "jsonl" | "ndjson" | "chat" => InputFormat::ChatJsonl,
+            "csv" => InputFormat::Csv,
+            "tsv" => InputFormat::Tsv,
+            "azure" => InputFormat::Azure,
+            "burstgpt" => InputFormat::BurstGpt,
+            "mooncake" => InputFormat::Mooncake,
+            "parquet" => InputFormat::Parquet,
+            _ => {
+                return Err(format!(
+                    "unknown input format '{s}' (expected one of: {})",
+                    Self::NAMES
+                ));
+            }
+        })
+    }
+}
+
+/// Compression of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// An opened, decompressed input with its detected format.
+pub(crate) struct OpenFile {
+    pub path: PathBuf,
+    pub format: InputFormat,
+    /// Size on disk (for progress).
+    pub size: u64,
+    /// Bytes of the file consumed so far (compressed bytes for compressed files).
+    pub consumed: Arc<AtomicU64>,
+    pub reader: Box<dyn BufRead + Send>,
+}
+
+/// Counts bytes read from the underlying file.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Opens `path`, decompressing and detecting the format unless `forced`.
+pub(crate) fn open(path: &Path, forced: Option<InputFormat>) -> io::Result<OpenFile> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(io::Error::other(
+            "is a directory; pass the log files in it (e.g. logs/*.jsonl)",
+        ));
+    }
+    let mut raw = File::open(path)?;
+    let mut magic = [0u8; 4];
+    let n = read_up_to(&mut raw, &mut magic)?;
+    let magic = &magic[..n];
+    let compression = if magic.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    };
+    let is_parquet_magic = magic == b"PAR1";
+    let consumed = Arc::new(AtomicU64::new(0));
+    let raw = File::open(path)?;
+    let counting = Counting {
+        inner: raw,
+        count: consumed.clone(),
+    };
+    let decompressed: Box<dyn Read + Send> = match compression {
+        Compression::None => Box::new(counting),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(counting))),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(counting)?),
+    };
+    let mut reader: Box<dyn BufRead + Send> =
+        Box::new(BufReader::with_capacity(1 << 20, decompressed));
+    let ext = logical_extension(path);
+    let format = match forced {
+        Some(f) => f,
+        None => {
+            if is_parquet_magic || matches!(ext.as_str(), "parquet" | "pq") {
+                InputFormat::Parquet
+            } else {
+                detect(&ext, reader.fill_buf()?)
+            }
+        }
+    };
+    if format == InputFormat::Parquet && compression != Compression::None {
+        return Err(io::Error::other(
+            "compressed Parquet is not supported (Parquet compresses its own pages); decompress it first",
+        ));
+    }
+    Ok(OpenFile {
+        path: path.to_path_buf(),
+        format,
+        size: meta.len(),
+        consumed,
+        reader,
+    })
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// The extension that names the content: `log.csv.gz` → `csv`.
+fn logical_extension(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .or_else(|| name.strip_suffix(".zstd"))
+        .unwrap_or(&name);
+    Path::new(name)
+        .extension()
+        .map(|e| e.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+/// Detects the format from the logical extension and the first bytes of the content.
+fn detect(ext: &str, head: &[u8]) -> InputFormat {
+    let first_line = head
+        .split(|&b| b == b'\n')
+        .find(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .unwrap_or(&[]);
+    let first = String::from_utf8_lossy(first_line);
+    let looks_json = first.trim_start().starts_with('{');
+    if matches!(ext, "jsonl" | "ndjson" | "json") || (looks_json && !matches!(ext, "csv" | "tsv")) {
+        if first.contains("\"input_length\"") && first.contains("\"output_length\"") {
+            return InputFormat::Mooncake;
+        }
+        return InputFormat::ChatJsonl;
+    }
+    let tab = ext == "tsv" || (first.contains('\t') && !first.contains(','));
+    let sep = if tab { '\t' } else { ',' };
+    let cols: Vec<String> = first.trim_end().split(sep).map(super::norm).collect();
+    let has = |c: &str| cols.iter().any(|x| x == c);
+    if has("timestamp") && has("contexttokens") && has("generatedtokens") {
+        InputFormat::Azure
+    } else if has("timestamp") && has("requesttokens") && has("responsetokens") {
+        InputFormat::BurstGpt
+    } else if tab {
+        InputFormat::Tsv
+    } else {
+        InputFormat::Csv
+    }
+}
+
+/// Reads a stream in line-aligned blocks of about `block_bytes`.
+pub(crate) struct Blocks<'r> {
+    reader: &'r mut dyn BufRead,
+    carry: Vec<u8>,
+    eof: bool,
+    next_line: u64,
+    block_bytes: usize,
+}
+
+impl<'r> Blocks<'r> {
+    /// `first_line` is the number of the first line the reader will produce.
+    pub fn new(reader: &'r mut dyn BufRead, first_line: u64, block_bytes: usize) -> Self {
+        Blocks {
+            reader,
+            carry: Vec::new(),
+            eof: false,
+            next_line: first_line,
+            block_bytes,
+        }
+    }
+
+    /// The next block and the number of its first line; `None` at the end.
+    pub fn next_block(&mut self) -> io::Result<Option<(Vec<u8>, u64)>> {
+        if self.eof && self.carry.is_empty() {
+            return Ok(None);
+        }
+        let mut buf = std::mem::take(&mut self.carry);
+        while !self.eof && (buf.len() < self.block_bytes || memchr::memrchr(b'\n', &buf).is_none())
+        {
+            let want = self.block_bytes.saturating_sub(buf.len()).max(1 << 16);
+            let start = buf.len();
+            buf.resize(start + want, 0);
+            let n = self.reader.read(&mut buf[start..])?;
+            buf.truncate(start + n);
+            if n == 0 {
+                self.eof = true;
+            }
+        }
+        if !self.eof
+            && let Some(last_nl) = memchr::memrchr(b'\n', &buf)
+        {
+            self.carry = buf[last_nl + 1..].to_vec();
+            buf.truncate(last_nl + 1);
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let first = self.next_line;
+        self.next_line += memchr::memchr_iter(b'\n', &buf).count() as u64;
+        Ok(Some((buf, first)))
+    }
+}
+
+/// The non-blank lines of a block with their line numbers, without line terminators.
+pub(crate) fn lines(block: &[u8], first_line: u64) -> Vec<(u64, &[u8])> {
+    let mut out = Vec::with_capacity(block.len() / 48 + 1);
+    let mut line = first_line;
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', block).chain(std::iter::once(block.len())) {
+        if start > block.len() {
+            break;
+        }
+        let mut l = &block[start..nl];
+        if let [rest @ .., b'\r'] = l {
+            l = rest;
+        }
+        if !l.iter().all(u8::is_ascii_whitespace) {
+            out.push((line, l));
+        }
+        line += 1;
+        start = nl + 1;
+    }
+    out
+}
+
+/// Reads the first line (the header) of a stream, without its terminator.
+pub(crate) fn read_header(reader: &mut dyn BufRead) -> io::Result<Option<String>> {
+    let mut buf = Vec::new();
+    let n = reader.read_until(b'\n', &mut buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    while matches!(buf.last(), Some(b'\n' | b'\r')) {
+        buf.pop();
+    }
+    if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        buf.drain(..3);
+    }
+    String::from_utf8(buf)
+        .map(Some)
+        .map_err(|_| io::Error::other("the header line is not valid UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_formats_from_extension_and_header() {
+        assert_eq!(
+            detect("csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\r\n1"),
+            InputFormat::Azure
+        );
+        assert_eq!(
+            detect(
+                "csv",
+                b"Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+            ),
+            InputFormat::BurstGpt
+        );
+        assert_eq!(
+            detect("csv", b"Timestamp,Session ID,Elapsed time,Model,Request tokens,Response tokens,Total tokens,Log Type\n"),
+            InputFormat::BurstGpt
+        );
+        assert_eq!(
+            detect("jsonl", b"{\"timestamp\": 0, \"input_length\": 6758, \"output_length\": 500, \"hash_ids\": [0]}\n"),
+            InputFormat::Mooncake
+        );
+        assert_eq!(
+            detect(
+                "log",
+                b"{\"time\":\"2026-01-01T00:00:00Z\",\"messages\":[]}\n"
+            ),
+            InputFormat::ChatJsonl
+        );
+        assert_eq!(detect("tsv", b"time\tprompt\n"), InputFormat::Tsv);
+        assert_eq!(detect("txt", b"time\tprompt\n"), InputFormat::Tsv);
+        assert_eq!(detect("csv", b"time,prompt\n"), InputFormat::Csv);
+        assert_eq!(logical_extension(Path::new("a/b/log.CSV.gz")), "csv");
+        assert_eq!(logical_extension(Path::new("trace.jsonl.zst")), "jsonl");
+    }
+
+    #[test]
+    fn blocks_end_on_line_ends_and_number_lines() {
+        let text = b"h\na,1\r\nb,2\n\nc,3";
+        let mut r: &[u8] = text;
+        let header = read_header(&mut r).unwrap().unwrap();
+        assert_eq!(header, "h");
+        let mut blocks = Blocks::new(&mut r, 2, 4);
+        let mut all = Vec::new();
+        while let Some((b, first)) = blocks.next_block().unwrap() {
+            assert!(b.ends_with(b"\n") || b.ends_with(b"3"));
+            for (n, l) in lines(&b, first) {
+                all.push((n, String::from_utf8(l.to_vec()).unwrap()));
+            }
+        }
+        assert_eq!(
+            all,
+            vec![(2, "a,1".into()), (3, "b,2".into()), (5, "c,3".into())]
+        );
+    }
+
+    #[test]
+    fn forced_format_names_are_parsed() {
+        assert_eq!("BurstGPT".parse::<InputFormat>(), Ok(InputFormat::BurstGpt));
+        assert!("xml".parse::<InputFormat>().is_err());
+    }
+}

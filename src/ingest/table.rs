@@ -1,0 +1,723 @@
+//! Tabular inputs: the Azure and BurstGPT traces, generic CSV / TSV, Mooncake JSON lines and
+//! Parquet, all mapped onto one [`Schema`] (which column is the time, the prompt, the
+//! completion, the model, the `--by` dimensions).
+//!
+//! Azure and BurstGPT rows are plain comma-separated numbers and take a fast line splitter;
+//! generic CSV goes through the `csv` crate (quoted fields, embedded newlines). Parquet is read
+//! in row slices so memory stays bounded. Rows are parsed (and any text tokenized) in parallel.
+
+use rayon::prelude::*;
+use std::borrow::Cow;
+
+use super::source::{Blocks, InputFormat, OpenFile, lines, read_header};
+use super::time::{from_unix_number, parse_datetime};
+use super::{
+    BLOCK_BYTES, Emitter, IngestError, Parsed, Progress, RowCtx, RowResult, norm, parse_count,
+};
+use crate::tokens::tokenizer;
+
+/// How the time column is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeKind {
+    /// A date-time string, or unix seconds / ms / µs.
+    Auto,
+    /// Seconds from the trace start (BurstGPT).
+    RelativeSeconds,
+    /// Milliseconds from the trace start (Mooncake).
+    RelativeMillis,
+}
+
+/// Which column plays which role.
+#[derive(Debug, Clone)]
+struct Schema {
+    time: usize,
+    time_name: String,
+    time_kind: TimeKind,
+    prompt_tokens: Option<(usize, String)>,
+    text: Option<(usize, String)>,
+    completion: Option<(usize, String)>,
+    cached: Option<(usize, String)>,
+    max_tokens: Option<(usize, String)>,
+    model: Option<usize>,
+    dims: Vec<usize>,
+    /// BurstGPT: a row with zero response tokens is a failed request.
+    failed_if_no_completion: bool,
+}
+
+/// One cell.
+#[derive(Debug, Clone)]
+pub(crate) enum Field<'a> {
+    Str(Cow<'a, str>),
+    Num(f64),
+    /// A typed date-time cell (Parquet), microseconds since the epoch.
+    TimeUs(i64),
+    Null,
+}
+
+fn fmt_num(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        x.to_string()
+    }
+}
+
+fn find(header: &[String], name: &str) -> Option<usize> {
+    let n = norm(name);
+    header.iter().position(|h| norm(h) == n)
+}
+
+fn find_any(header: &[String], names: &[&str]) -> Option<(usize, String)> {
+    names
+        .iter()
+        .find_map(|n| find(header, n).map(|i| (i, header[i].clone())))
+}
+
+/// Column `flag`'s value, which must exist.
+fn required(header: &[String], flag: &str, name: &str) -> Result<(usize, String), String> {
+    find(header, name)
+        .map(|i| (i, header[i].clone()))
+        .ok_or_else(|| {
+            format!(
+                "{flag} {name}: no such column (columns: {})",
+                header.join(", ")
+            )
+        })
+}
+
+fn schema(format: InputFormat, header: &[String], e: &Emitter<'_, '_>) -> Result<Schema, String> {
+    let opts = e.opts;
+    let list = || header.join(", ");
+    let (time, time_kind) = match (&opts.time_col, format) {
+        (Some(c), InputFormat::BurstGpt) => (required(header, "--time-col", c)?, TimeKind::RelativeSeconds),
+        (Some(c), InputFormat::Mooncake) => (required(header, "--time-col", c)?, TimeKind::RelativeMillis),
+        (Some(c), _) => (required(header, "--time-col", c)?, TimeKind::Auto),
+        (None, InputFormat::BurstGpt) => (required(header, "BurstGPT", "Timestamp")?, TimeKind::RelativeSeconds),
+        (None, InputFormat::Mooncake) => (required(header, "Mooncake", "timestamp")?, TimeKind::RelativeMillis),
+        (None, _) => (
+            find_any(header, &["timestamp", "time", "created", "datetime", "date", "ts"]).ok_or_else(|| {
+                format!("no time column (looked for timestamp, time, created); name it with --time-col (columns: {})", list())
+            })?,
+            TimeKind::Auto,
+        ),
+    };
+    let col = |flag: &Option<String>,
+               fname: &str,
+               names: &[&str]|
+     -> Result<Option<(usize, String)>, String> {
+        match flag {
+            Some(c) => required(header, fname, c).map(Some),
+            None => Ok(find_any(header, names)),
+        }
+    };
+    let prompt_tokens = col(
+        &opts.prompt_tokens_col,
+        "--prompt-tokens-col",
+        &[
+            "ContextTokens",
+            "Request tokens",
+            "input_length",
+            "prompt_tokens",
+            "input_tokens",
+            "context_tokens",
+        ],
+    )?;
+    let text = col(
+        &opts.text_col,
+        "--text-col",
+        &["prompt", "text", "input", "content", "message"],
+    )?;
+    let text = if opts.text_col.is_none() && prompt_tokens.is_some() {
+        None
+    } else {
+        text
+    };
+    if prompt_tokens.is_none() && text.is_none() {
+        return Err(format!(
+            "no prompt column: name the text with --text-col or the token count with --prompt-tokens-col (columns: {})",
+            list()
+        ));
+    }
+    let completion = col(
+        &opts.completion_col,
+        "--completion-col",
+        &[
+            "GeneratedTokens",
+            "Response tokens",
+            "output_length",
+            "completion_tokens",
+            "output_tokens",
+            "generated_tokens",
+            "completion",
+            "response",
+        ],
+    )?;
+    let cached = find_any(header, &["cached_tokens", "cached"]);
+    let max_tokens = find_any(header, &["max_tokens", "max_completion_tokens"]);
+    let model = find(header, "model");
+    let mut dims = Vec::new();
+    for d in &opts.by {
+        dims.push(
+            find(header, d)
+                .ok_or_else(|| format!("--by {d}: no such column (columns: {})", list()))?,
+        );
+    }
+    Ok(Schema {
+        time: time.0,
+        time_name: time.1,
+        time_kind,
+        prompt_tokens,
+        text,
+        completion,
+        cached,
+        max_tokens,
+        model,
+        dims,
+        failed_if_no_completion: format == InputFormat::BurstGpt,
+    })
+}
+
+fn num(f: &Field<'_>, what: &str) -> Result<f64, String> {
+    match f {
+        Field::Num(x) => Ok(*x),
+        Field::Str(s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("{what}: '{s}' is not a number")),
+        Field::TimeUs(_) => Err(format!("{what}: a date-time, not a number")),
+        Field::Null => Err(format!("{what}: empty")),
+    }
+}
+
+fn count_field(f: &Field<'_>, what: &str) -> Result<u32, String> {
+    match f {
+        Field::Num(x) if *x >= 0.0 && x.fract() == 0.0 && *x <= u32::MAX as f64 => Ok(*x as u32),
+        Field::Num(x) => Err(format!("{what}: {x} is not a token count")),
+        Field::Str(s) => parse_count(s, what),
+        Field::TimeUs(_) => Err(format!("{what}: a date-time, not a token count")),
+        Field::Null => Err(format!("{what}: empty")),
+    }
+}
+
+/// Parses one row given its cells.
+fn parse_row<'a>(
+    s: &Schema,
+    cells: &dyn Fn(usize) -> Field<'a>,
+    e: &RowCtx<'_, '_>,
+) -> RowResult<'a> {
+    let tf = cells(s.time);
+    let t_us = match s.time_kind {
+        TimeKind::Auto => match &tf {
+            Field::Num(x) => from_unix_number(*x),
+            Field::TimeUs(t) => Some(*t),
+            Field::Str(v) => parse_datetime(v)
+                .or_else(|| v.trim().parse::<f64>().ok().and_then(from_unix_number)),
+            Field::Null => None,
+        }
+        .ok_or_else(|| {
+            format!(
+                "{}: {:?} is not a timestamp (RFC 3339 or unix seconds / ms)",
+                s.time_name,
+                field_str(&tf)
+            )
+        })?,
+        TimeKind::RelativeSeconds | TimeKind::RelativeMillis => {
+            let v = num(&tf, &s.time_name)?;
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!("{}: {v} is not a time offset", s.time_name));
+            }
+            (v * if s.time_kind == TimeKind::RelativeSeconds {
+                1e6
+            } else {
+                1e3
+            })
+            .round() as i64
+        }
+    };
+    let model_cell = s.model.map(cells);
+    let model: Option<Cow<'a, str>> = match model_cell {
+        Some(Field::Str(m)) if !m.trim().is_empty() => Some(m),
+        _ => None,
+    };
+    let (m, _) = e.resolver.resolve(model.as_deref());
+    let tok = tokenizer(m.encoding());
+    let prompt = match (&s.prompt_tokens, &s.text) {
+        (Some((i, name)), _) => count_field(&cells(*i), name)?,
+        (None, Some((i, _))) => match cells(*i) {
+            Field::Str(t) => tok.count(&t, e.opts.allow_special) as u32,
+            f @ (Field::Num(_) | Field::TimeUs(_)) => {
+                tok.count(&field_str(&f), e.opts.allow_special) as u32
+            }
+            Field::Null => 0,
+        },
+        (None, None) => 0,
+    };
+    let mut no_completion = false;
+    let completion = match &s.completion {
+        Some((i, name)) => match cells(*i) {
+            Field::Null => {
+                no_completion = true;
+                0
+            }
+            Field::Str(t) if t.trim().is_empty() => {
+                no_completion = true;
+                0
+            }
+            Field::Str(t) => match parse_count(&t, name) {
+                Ok(n) => n,
+                // A text completion: count it.
+                Err(_) if t.trim().parse::<f64>().is_err() => {
+                    tok.count(&t, e.opts.allow_special) as u32
+                }
+                Err(err) => return Err(err),
+            },
+            f => count_field(&f, name)?,
+        },
+        None => {
+            no_completion = true;
+            0
+        }
+    };
+    let opt_count = |c: &Option<(usize, String)>| -> Result<u32, String> {
+        match c {
+            Some((i, name)) => match cells(*i) {
+                Field::Null => Ok(0),
+                Field::Str(v) if v.trim().is_empty() => Ok(0),
+                f => count_field(&f, name),
+            },
+            None => Ok(0),
+        }
+    };
+    let cached = opt_count(&s.cached)?;
+    let max_tokens = opt_count(&s.max_tokens)?;
+    let dims = s
+        .dims
+        .iter()
+        .map(|&i| match cells(i) {
+            Field::Str(v) => v,
+            f @ (Field::Num(_) | Field::TimeUs(_)) => Cow::Owned(field_str(&f)),
+            Field::Null => Cow::Borrowed(""),
+        })
+        .collect();
+    Ok(Parsed {
+        t_us,
+        prompt,
+        completion,
+        cached,
+        max_tokens,
+        failed: s.failed_if_no_completion && completion == 0,
+        model,
+        dims,
+        usage_pair: None,
+        no_completion,
+    })
+}
+
+fn field_str(f: &Field<'_>) -> String {
+    match f {
+        Field::Str(s) => s.to_string(),
+        Field::Num(x) => fmt_num(*x),
+        Field::TimeUs(t) => super::time::format_utc(*t),
+        Field::Null => String::new(),
+    }
+}
+
+/// Reads a tabular file.
+pub(crate) fn read(
+    mut file: OpenFile,
+    e: &mut Emitter<'_, '_>,
+    progress: &dyn Progress,
+) -> Result<(), IngestError> {
+    match file.format {
+        InputFormat::Azure | InputFormat::BurstGpt => read_simple_csv(&mut file, e, progress),
+        InputFormat::Csv | InputFormat::Tsv => read_csv(&mut file, e, progress),
+        InputFormat::Mooncake => read_mooncake(&mut file, e, progress),
+        InputFormat::Parquet => read_parquet(&file, e),
+        InputFormat::ChatJsonl => unreachable_format(e),
+    }
+}
+
+fn unreachable_format(e: &Emitter<'_, '_>) -> Result<(), IngestError> {
+    Err(e.error(None, "chat logs are read by the JSONL reader"))
+}
+
+/// Reports progress since the last call.
+pub(crate) fn tick(
+    consumed: &std::sync::atomic::AtomicU64,
+    last: &mut u64,
+    progress: &dyn Progress,
+) {
+    let now = consumed.load(std::sync::atomic::Ordering::Relaxed);
+    progress.advance(now.saturating_sub(*last));
+    *last = now;
+}
+
+/// Azure and BurstGPT: unquoted comma-separated values, split by hand, parsed in parallel.
+fn read_simple_csv(
+    file: &mut OpenFile,
+    e: &mut Emitter<'_, '_>,
+    progress: &dyn Progress,
+) -> Result<(), IngestError> {
+    let header = read_header(&mut file.reader)
+        .map_err(|err| e.io(err))?
+        .ok_or_else(|| e.error(None, "empty file (no header)"))?;
+    let header: Vec<String> = header.split(',').map(|h| h.trim().to_string()).collect();
+    let s = schema(file.format, &header, e).map_err(|m| e.error(Some(1), m))?;
+    if file.format == InputFormat::BurstGpt {
+        e.set_relative();
+    }
+    let ncols = header.len();
+    let consumed = file.consumed.clone();
+    let mut last = 0;
+    let mut blocks = Blocks::new(&mut file.reader, 2, BLOCK_BYTES);
+    while let Some((block, first)) = blocks.next_block().map_err(|err| e.io(err))? {
+        let ls = lines(&block, first);
+        let rows: Vec<(u64, RowResult<'_>)> = {
+            let em = &e.ctx();
+            ls.par_iter()
+                .with_min_len(4096)
+                .map(|&(n, l)| (n, parse_simple_line(l, ncols, &s, em)))
+                .collect()
+        };
+        e.emit(rows)?;
+        tick(&consumed, &mut last, progress);
+    }
+    Ok(())
+}
+
+fn parse_simple_line<'a>(
+    line: &'a [u8],
+    ncols: usize,
+    s: &Schema,
+    e: &RowCtx<'_, '_>,
+) -> RowResult<'a> {
+    let text = std::str::from_utf8(line)
+        .map_err(|err| format!("invalid UTF-8 at byte {} of the line", err.valid_up_to()))?;
+    if text.contains('"') {
+        return Err(
+            "quoted fields are not expected in this trace; read it with --input-format csv".into(),
+        );
+    }
+    let mut cells: [&str; 16] = [""; 16];
+    let mut n = 0;
+    for f in text.split(',') {
+        if n == cells.len() {
+            n += 1;
+            break;
+        }
+        cells[n] = f;
+        n += 1;
+    }
+    if n != ncols {
+        return Err(format!("expected {ncols} fields, found {n}"));
+    }
+    parse_row(s, &|i| Field::Str(Cow::Borrowed(cells[i].trim())), e)
+}
+
+/// Generic CSV / TSV through the csv crate, in batches parsed in parallel.
+fn read_csv(
+    file: &mut OpenFile,
+    e: &mut Emitter<'_, '_>,
+    progress: &dyn Progress,
+) -> Result<(), IngestError> {
+    let delim = if file.format == InputFormat::Tsv {
+        b'\t'
+    } else {
+        b','
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delim)
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(&mut file.reader);
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|err| e.error(Some(1), format!("header: {err}")))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+        .collect();
+    if header.is_empty() || header.iter().all(String::is_empty) {
+        return Err(e.error(None, "empty file (no header)"));
+    }
+    let s = schema(file.format, &header, e).map_err(|m| e.error(Some(1), m))?;
+    let mut batch: Vec<(u64, Result<csv::StringRecord, String>)> = Vec::with_capacity(8192);
+    let mut last = 0u64;
+    let mut done = false;
+    while !done {
+        batch.clear();
+        let mut bytes = 0usize;
+        loop {
+            let mut rec = csv::StringRecord::new();
+            match rdr.read_record(&mut rec) {
+                Ok(true) => {
+                    let line = rec.position().map_or(0, |p| p.line());
+                    bytes += rec.as_slice().len();
+                    batch.push((line, Ok(rec)));
+                }
+                Ok(false) => {
+                    done = true;
+                    break;
+                }
+                Err(err) => {
+                    let line = err.position().map_or(0, |p| p.line());
+                    let msg = match err.kind() {
+                        csv::ErrorKind::UnequalLengths {
+                            expected_len, len, ..
+                        } => {
+                            format!("expected {expected_len} fields, found {len}")
+                        }
+                        csv::ErrorKind::Utf8 { err, .. } => {
+                            format!("invalid UTF-8 in field {}", err.field() + 1)
+                        }
+                        csv::ErrorKind::Io(io) => return Err(e.error(None, io.to_string())),
+                        _ => err.to_string(),
+                    };
+                    batch.push((line, Err(msg)));
+                }
+            }
+            if batch.len() >= 8192 || bytes >= BLOCK_BYTES {
+                break;
+            }
+        }
+        let rows: Vec<(u64, RowResult<'_>)> = {
+            let em = &e.ctx();
+            batch
+                .par_iter()
+                .with_min_len(64)
+                .map(|(n, r)| {
+                    let row = match r {
+                        Ok(rec) => parse_row(
+                            &s,
+                            &|i| Field::Str(Cow::Borrowed(rec.get(i).unwrap_or(""))),
+                            em,
+                        )
+                        .map(owned),
+                        Err(m) => Err(m.clone()),
+                    };
+                    (*n, row)
+                })
+                .collect()
+        };
+        e.emit(rows)?;
+        let c = rdr.position().byte();
+        progress.advance(c.saturating_sub(last));
+        last = c;
+    }
+    Ok(())
+}
+
+/// Detaches a parsed row from the record it borrows.
+fn owned(p: Parsed<'_>) -> Parsed<'static> {
+    Parsed {
+        t_us: p.t_us,
+        prompt: p.prompt,
+        completion: p.completion,
+        cached: p.cached,
+        max_tokens: p.max_tokens,
+        failed: p.failed,
+        model: p.model.map(|m| Cow::Owned(m.into_owned())),
+        dims: p
+            .dims
+            .into_iter()
+            .map(|d| Cow::Owned(d.into_owned()))
+            .collect(),
+        usage_pair: p.usage_pair,
+        no_completion: p.no_completion,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct MooncakeRow {
+    timestamp: f64,
+    input_length: u64,
+    output_length: u64,
+}
+
+/// Mooncake JSON lines.
+fn read_mooncake(
+    file: &mut OpenFile,
+    e: &mut Emitter<'_, '_>,
+    progress: &dyn Progress,
+) -> Result<(), IngestError> {
+    if let Some(d) = e.opts.by.first() {
+        return Err(e.error(
+            None,
+            format!("--by {d}: Mooncake traces have no dimensions to group by"),
+        ));
+    }
+    e.set_relative();
+    let consumed = file.consumed.clone();
+    let mut last = 0;
+    let mut blocks = Blocks::new(&mut file.reader, 1, BLOCK_BYTES);
+    while let Some((block, first)) = blocks.next_block().map_err(|err| e.io(err))? {
+        let ls = lines(&block, first);
+        let rows: Vec<(u64, RowResult<'_>)> = ls
+            .par_iter()
+            .with_min_len(1024)
+            .map(|&(n, l)| {
+                let r = serde_json::from_slice::<MooncakeRow>(l)
+                    .map_err(|err| format!("not a Mooncake row: {err}"))
+                    .and_then(|m| {
+                        if !(m.timestamp.is_finite() && m.timestamp >= 0.0) {
+                            return Err(format!("timestamp: {} is not a time offset", m.timestamp));
+                        }
+                        let c = |v: u64, what: &str| {
+                            u32::try_from(v).map_err(|_| format!("{what}: {v} is too large"))
+                        };
+                        Ok(Parsed {
+                            t_us: (m.timestamp * 1e3).round() as i64,
+                            prompt: c(m.input_length, "input_length")?,
+                            completion: c(m.output_length, "output_length")?,
+                            cached: 0,
+                            max_tokens: 0,
+                            failed: false,
+                            model: None,
+                            dims: Vec::new(),
+                            usage_pair: None,
+                            no_completion: false,
+                        })
+                    });
+                (n, r)
+            })
+            .collect();
+        e.emit(rows)?;
+        tick(&consumed, &mut last, progress);
+    }
+    Ok(())
+}
+
+/// Rows per Parquet slice.
+const PARQUET_SLICE: usize = 1 << 20;
+
+/// Parquet in slices of [`PARQUET_SLICE`] rows; only the needed columns are read.
+fn read_parquet(file: &OpenFile, e: &mut Emitter<'_, '_>) -> Result<(), IngestError> {
+    use polars::prelude::{ParquetReader, PolarsError, SerReader};
+    let label = e.label.clone();
+    let pe = |err: PolarsError| IngestError::File {
+        file: label.clone(),
+        message: format!("Parquet: {err}"),
+    };
+    let open = || {
+        std::fs::File::open(&file.path).map_err(|source| IngestError::Io {
+            file: label.clone(),
+            source,
+        })
+    };
+    let mut reader = ParquetReader::new(open()?);
+    let total = reader.num_rows().map_err(pe)?;
+    let header: Vec<String> = reader
+        .schema()
+        .map_err(pe)?
+        .iter_names()
+        .map(|n| n.to_string())
+        .collect();
+    let cols: Vec<String> = header.iter().map(|h| norm(h)).collect();
+    let has = |c: &str| cols.iter().any(|x| x == c);
+    let format = if has("timestamp") && has("contexttokens") && has("generatedtokens") {
+        InputFormat::Azure
+    } else if has("timestamp") && has("requesttokens") && has("responsetokens") {
+        InputFormat::BurstGpt
+    } else if has("timestamp") && has("inputlength") && has("outputlength") {
+        InputFormat::Mooncake
+    } else {
+        InputFormat::Csv
+    };
+    let s = schema(format, &header, e).map_err(|m| e.error(None, m))?;
+    if matches!(format, InputFormat::BurstGpt | InputFormat::Mooncake) {
+        e.set_relative();
+    }
+    let mut used: Vec<usize> = vec![s.time];
+    for c in [
+        &s.prompt_tokens,
+        &s.text,
+        &s.completion,
+        &s.cached,
+        &s.max_tokens,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        used.push(c.0);
+    }
+    used.extend(s.model);
+    used.extend(s.dims.iter().copied());
+    used.sort_unstable();
+    used.dedup();
+    let names: Vec<String> = used.iter().map(|&i| header[i].clone()).collect();
+    let mut offset = 0;
+    while offset < total {
+        let len = PARQUET_SLICE.min(total - offset);
+        let df = ParquetReader::new(open()?)
+            .with_columns(Some(names.clone()))
+            .with_slice(Some((offset, len)))
+            .finish()
+            .map_err(pe)?;
+        let mut columns: Vec<Option<ColumnData>> = (0..header.len()).map(|_| None).collect();
+        for &i in &used {
+            let c = df.column(&header[i]).map_err(pe)?;
+            columns[i] = Some(ColumnData::from_column(c).map_err(pe)?);
+        }
+        let height = df.height();
+        let rows: Vec<(u64, RowResult<'_>)> = {
+            let em = &e.ctx();
+            let columns = &columns;
+            (0..height)
+                .into_par_iter()
+                .with_min_len(4096)
+                .map(|r| {
+                    let cell = |i: usize| columns[i].as_ref().map_or(Field::Null, |c| c.get(r));
+                    // Parquet has no lines: report the 1-based row number.
+                    ((offset + r + 1) as u64, parse_row(&s, &cell, em).map(owned))
+                })
+                .collect()
+        };
+        e.emit(rows)?;
+        offset += len;
+    }
+    Ok(())
+}
+
+/// A Parquet column converted for cell access.
+enum ColumnData {
+    Str(polars::prelude::StringChunked),
+    Num(polars::prelude::Float64Chunked),
+    /// Datetime, as microseconds since the epoch.
+    TimeUs(polars::prelude::Int64Chunked),
+}
+
+impl ColumnData {
+    fn from_column(
+        c: &polars::prelude::Column,
+    ) -> Result<ColumnData, polars::prelude::PolarsError> {
+        use polars::prelude::*;
+        let s = c.as_materialized_series();
+        Ok(match s.dtype() {
+            DataType::String => ColumnData::Str(s.str()?.clone()),
+            DataType::Datetime(unit, _) => {
+                let us = s.cast(&DataType::Int64)?;
+                let us = us.i64()?.clone();
+                let k = match unit {
+                    TimeUnit::Nanoseconds => 0.001,
+                    TimeUnit::Microseconds => 1.0,
+                    TimeUnit::Milliseconds => 1000.0,
+                };
+                ColumnData::TimeUs(us.apply_values(|v| (v as f64 * k) as i64))
+            }
+            _ => {
+                let f = s.cast(&DataType::Float64)?;
+                ColumnData::Num(f.f64()?.clone())
+            }
+        })
+    }
+
+    fn get(&self, r: usize) -> Field<'_> {
+        match self {
+            ColumnData::Str(c) => c
+                .get(r)
+                .map_or(Field::Null, |v| Field::Str(Cow::Borrowed(v))),
+            ColumnData::Num(c) => c.get(r).map_or(Field::Null, Field::Num),
+            // A datetime cell: unix microseconds (1e14 and above are read as µs).
+            ColumnData::TimeUs(c) => c.get(r).map_or(Field::Null, Field::TimeUs),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! spillway: quota planning and token-budget analysis for Azure OpenAI and OpenAI deployments.
+//!
+//! The library holds the whole product; `src/main.rs` only parses arguments, calls [`run`] and
+//! maps the outcome to an exit code. Layout: [`cli`] (argument definitions), [`commands`] (one
+//! module per subcommand: arguments → validated configuration → domain calls → rendering), and
+//! the domain modules named for the pipeline: [`catalog`], [`tokens`], [`ingest`], [`profile`]. Domain code
+//! never prints; it returns values that the command layer renders to the writer it is given.
+
+pub mod catalog;
+pub mod cli;
+pub mod commands;
+pub mod ingest;
+pub mod output;
+pub mod profile;
+pub mod tokens;
+
+pub use commands::{ExitStatus, run};

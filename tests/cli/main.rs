@@ -1,0 +1,24 @@
+//! Integration tests: the built `spillway` binary, run as a user runs it. One test binary for
+//! the whole CLI (link time matters with polars); one module per subcommand.
+
+mod count;
+mod models;
+
+use assert_cmd::Command;
+
+/// The binary under test, with a clean environment for deterministic output.
+pub fn spillway() -> Command {
+    let mut cmd = Command::cargo_bin("spillway").expect("binary builds");
+    cmd.env_remove("RAYON_NUM_THREADS");
+    cmd
+}
+
+/// Path of a file in the repository.
+pub fn repo(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Parses stdout as JSON.
+pub fn json(out: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(out).expect("stdout is JSON")
+}
