@@ -3,6 +3,7 @@
 
 mod count;
 mod models;
+mod profile;
 
 use assert_cmd::Command;
 

@@ -1,0 +1,373 @@
+use std::io::Write;
+
+use predicates::prelude::*;
+
+use crate::{json, repo, spillway};
+
+fn profile_json(args: &[&str]) -> serde_json::Value {
+    let out = spillway()
+        .arg("profile")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&out.stdout)
+}
+
+fn sample(name: &str) -> String {
+    repo(&format!("samples/{name}")).display().to_string()
+}
+
+fn fixture(name: &str) -> String {
+    repo(&format!("tests/fixtures/traces/{name}"))
+        .display()
+        .to_string()
+}
+
+#[test]
+fn azure_code_trace_median_tpm_includes_idle_minutes() {
+    let v = profile_json(&[&sample("AzureLLMInferenceTrace_code_2023.csv")]);
+    assert_eq!(v["rows_read"], 8819);
+    assert_eq!(v["requests"], 8819);
+    assert_eq!(v["windows"], 58);
+    assert_eq!(v["idle_windows"], 13);
+    // 222,676 with the 13 idle minutes; 358,831 if they were dropped.
+    assert_eq!(v["tpm"]["p50"], 222676.0);
+    assert_eq!(v["prompt_per_request"]["p50"], 1469.0);
+    assert_eq!(v["prompt_per_request"]["max"], 7437);
+    // numpy.percentile(GeneratedTokens, 99) on the same file: 251.46.
+    assert_eq!(v["completion_per_request"]["p99"], 251.46);
+    assert_eq!(v["window_s"], 60.0);
+    assert_eq!(v["start"], "2023-11-16T18:17:00Z");
+}
+
+#[test]
+fn json_summary_has_the_documented_shape() {
+    let v = profile_json(&[&sample("AzureLLMInferenceTrace_conv_2023.csv")]);
+    for k in [
+        "rows_read",
+        "requests",
+        "failed",
+        "skipped",
+        "prompt_tokens",
+        "completion_tokens",
+        "window_s",
+        "groups",
+    ] {
+        assert!(!v[k].is_null(), "{k} missing");
+    }
+    for k in ["mean", "p50", "p95", "p99", "max"] {
+        assert!(v["rpm"][k].is_number(), "rpm.{k}");
+        assert!(v["tpm"][k].is_number(), "tpm.{k}");
+    }
+    assert_eq!(v["prompt_tokens"], 22_361_870u64);
+    let tpm_max = v["tpm"]["max"].as_f64().unwrap();
+    assert!(tpm_max >= v["tpm"]["p99"].as_f64().unwrap());
+}
+
+#[test]
+fn burstgpt_zero_response_rows_are_failed_requests_not_dropped() {
+    let v = profile_json(&[&sample("BurstGPT_1_first400.csv"), "--by", "Model"]);
+    assert_eq!(v["requests"], 400);
+    assert_eq!(v["failed"], 17);
+    assert_eq!(v["completion_per_request"]["count"], 383);
+    assert_eq!(v["prompt_per_request"]["p50"], 353.0);
+    assert_eq!(v["completion_per_request"]["p50"], 238.0);
+    assert_eq!(v["relative_time"], true);
+    let groups = v["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2);
+    let chat = groups
+        .iter()
+        .find(|g| g["key"]["Model"] == "ChatGPT")
+        .unwrap();
+    assert_eq!(chat["requests"], 320);
+}
+
+#[test]
+fn burstgpt_3_reads_columns_by_name_and_anchors_with_start() {
+    let v = profile_json(&[
+        &fixture("burstgpt_3_style.csv"),
+        "--start",
+        "2023-07-01T00:00:00Z",
+    ]);
+    assert_eq!(v["requests"], 4);
+    assert_eq!(v["failed"], 1);
+    assert_eq!(v["relative_time"], false);
+    // 19,440,110 s after 2023-07-01T00:00:00Z is 2024-02-11T00:01:50Z.
+    assert_eq!(v["start"], "2024-02-11T00:01:00Z");
+}
+
+#[test]
+fn azure_2024_timestamps_with_zone_and_mixed_precision_parse() {
+    let v = profile_json(&[&fixture("azure_2024_style.csv")]);
+    assert_eq!(v["requests"], 5);
+    assert_eq!(v["windows"], 2);
+    assert_eq!(v["rpm"]["max"], 4.0);
+    assert_eq!(v["start"], "2024-05-10T00:00:00Z");
+}
+
+#[test]
+fn mooncake_trace_is_relative_milliseconds() {
+    let v = profile_json(&[&fixture("mooncake_first200.jsonl"), "--window", "10s"]);
+    assert_eq!(v["requests"], 200);
+    assert_eq!(v["relative_time"], true);
+    assert!(v["rate_unit"].as_str().unwrap().contains("× 6"));
+}
+
+#[test]
+fn parquet_trace_reads_typed_timestamps() {
+    let v = profile_json(&[&fixture("azure_conv_first500.parquet")]);
+    assert_eq!(v["requests"], 500);
+    assert_eq!(v["start"], "2023-11-16T18:15:00Z");
+    assert_eq!(v["files"][0]["format"], "parquet");
+}
+
+#[test]
+fn chat_log_counts_match_usage_and_group_by_tenant() {
+    let v = profile_json(&[&sample("chat-log.jsonl.gz"), "--by", "tenant"]);
+    let u = &v["usage_check"];
+    assert!(u["compared"].as_u64().unwrap() > 1000);
+    assert_eq!(
+        u["exact"], u["compared"],
+        "spillway's counts equal the usage the generator computed with tiktoken"
+    );
+    assert!(v["cached_tokens"].as_u64().unwrap() > 0);
+    let groups = v["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 3);
+    let total: u64 = groups.iter().map(|g| g["requests"].as_u64().unwrap()).sum();
+    assert_eq!(total, v["requests"].as_u64().unwrap());
+    assert_eq!(v["no_completion"], 0);
+}
+
+#[test]
+fn chat_log_variants_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.jsonl");
+    let mut f = std::fs::File::create(&path).unwrap();
+    // created as unix seconds, top-level messages, usage only on the second line,
+    // a legacy prompt, a request under `body`, dotted --by path.
+    writeln!(f, r#"{{"created": 1794816000, "model": "gpt-4o", "messages": [{{"role": "user", "content": "hello world"}}], "meta": {{"team": "a"}}}}"#).unwrap();
+    writeln!(f).unwrap();
+    writeln!(f, r#"{{"time": "2026-11-16T08:00:30Z", "usage": {{"prompt_tokens": 100, "completion_tokens": 7}}, "meta": {{"team": "b"}}}}"#).unwrap();
+    writeln!(f, r#"{{"timestamp": 1794816045000, "request": {{"model": "gpt-35-turbo", "prompt": "hello world"}}, "response": "hi there", "meta": {{"team": "a"}}}}"#).unwrap();
+    writeln!(f, r#"{{"ts": "2026-11-16 08:01:00", "body": {{"messages": [{{"role": "user", "content": "x"}}], "max_tokens": 50}}, "response": {{"choices": [{{"message": {{"content": "a b c"}}}}]}}}}"#).unwrap();
+    drop(f);
+    let v = profile_json(&[path.to_str().unwrap(), "--by", "meta.team"]);
+    assert_eq!(v["rows_read"], 4);
+    assert_eq!(v["requests"], 4);
+    // hello world with gpt-4o chat overhead: 3 + 1 (role) + 2 + 3 = 9.
+    assert_eq!(v["prompt_per_request"]["min"], 2);
+    assert_eq!(v["windows"], 2);
+    assert_eq!(v["no_completion"], 1);
+    let keys: Vec<String> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"]["meta.team"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys, vec!["a", "b", "(none)"]);
+}
+
+#[test]
+fn malformed_row_stops_with_file_and_line_unless_skip_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trace.csv");
+    std::fs::write(
+        &path,
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.9799600,4808,10\n2023-11-16 18:17:04.0319600,lots,8\n2023-11-16 18:17:05,3,4\nnot a time,1,1\n",
+    )
+    .unwrap();
+    spillway()
+        .args(["profile"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("trace.csv:3:")
+                .and(predicate::str::contains("ContextTokens"))
+                .and(predicate::str::contains("--skip-bad")),
+        );
+    let v = profile_json(&[path.to_str().unwrap(), "--skip-bad"]);
+    assert_eq!(v["rows_read"], 4);
+    assert_eq!(v["requests"], 2);
+    assert_eq!(v["skipped"], 2);
+    assert_eq!(v["skipped_rows"][0]["line"], 3);
+    assert_eq!(v["skipped_rows"][1]["line"], 5);
+}
+
+#[test]
+fn bad_jsonl_line_names_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.jsonl");
+    std::fs::write(
+        &path,
+        "{\"time\":\"2026-01-01T00:00:00Z\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n{\"time\":\"2026-01-01T00:00:01Z\",\"messages\":[{\"role\":\"user\",\"content\":7}]}\n",
+    )
+    .unwrap();
+    spillway()
+        .args(["profile"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("log.jsonl:2:")
+                .and(predicate::str::contains("messages[0].content")),
+        );
+}
+
+#[test]
+fn csv_and_tsv_with_text_columns_are_tokenized() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("prompts.csv");
+    std::fs::write(
+        &csv,
+        "ts,user,prompt,answer\n2026-11-16T08:00:00Z,ann,\"hello world\",\"hi\"\n2026-11-16T08:00:10Z,bob,\"multi\nline, quoted\",12\n",
+    )
+    .unwrap();
+    let v = profile_json(&[
+        csv.to_str().unwrap(),
+        "--time-col",
+        "ts",
+        "--text-col",
+        "prompt",
+        "--completion-col",
+        "answer",
+        "--by",
+        "user",
+    ]);
+    assert_eq!(v["requests"], 2);
+    assert_eq!(v["prompt_tokens"], 2 + 5);
+    assert_eq!(v["completion_tokens"], 1 + 12);
+    let tsv = dir.path().join("prompts.tsv");
+    std::fs::write(&tsv, "time\ttext\n1794816000\thello world\n").unwrap();
+    let v = profile_json(&[tsv.to_str().unwrap()]);
+    assert_eq!(v["prompt_tokens"], 2);
+}
+
+#[test]
+fn gzip_and_zstd_inputs_are_decompressed_and_files_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = std::fs::read(repo("samples/AzureLLMInferenceTrace_code_2023.csv")).unwrap();
+    let gz = dir.path().join("code.csv.gz");
+    let mut e = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    e.write_all(&raw).unwrap();
+    e.finish().unwrap();
+    let zst = dir.path().join("code.csv.zst");
+    std::fs::write(&zst, zstd::encode_all(&raw[..], 3).unwrap()).unwrap();
+    let v = profile_json(&[gz.to_str().unwrap(), zst.to_str().unwrap()]);
+    assert_eq!(v["requests"], 2 * 8819);
+    assert_eq!(v["files"].as_array().unwrap().len(), 2);
+    assert_eq!(v["windows"], 58);
+}
+
+#[test]
+fn series_is_written_as_csv_and_parquet_one_row_per_window_and_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("series.csv");
+    spillway()
+        .args([
+            "profile",
+            &sample("BurstGPT_1_first400.csv"),
+            "--by",
+            "Model",
+            "--window",
+            "1h",
+            "--out",
+        ])
+        .arg(&csv)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("window_start,requests,failed,prompt_tokens"));
+    assert!(lines[0].ends_with(",Model"));
+    assert_eq!(lines.len(), 1 + 2 * 11);
+    let pq = dir.path().join("series.parquet");
+    spillway()
+        .args([
+            "profile",
+            &sample("AzureLLMInferenceTrace_code_2023.csv"),
+            "--out",
+        ])
+        .arg(&pq)
+        .assert()
+        .success();
+    // Read it back: the series is itself a valid input.
+    let v = profile_json(&[
+        pq.to_str().unwrap(),
+        "--time-col",
+        "window_start_utc",
+        "--prompt-tokens-col",
+        "prompt_tokens",
+        "--completion-col",
+        "completion_tokens",
+    ]);
+    assert_eq!(v["requests"], 58);
+    assert_eq!(v["prompt_tokens"], 18_059_974u64);
+}
+
+#[test]
+fn bad_flags_and_missing_inputs_are_clear_errors() {
+    spillway()
+        .args(["profile", "no/such/log.jsonl"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no/such/log.jsonl"));
+    spillway()
+        .args([
+            "profile",
+            &sample("BurstGPT_1_first400.csv"),
+            "--by",
+            "tenant",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--by tenant").and(predicate::str::contains("Log Type")));
+    spillway()
+        .args([
+            "profile",
+            &sample("BurstGPT_1_first400.csv"),
+            "--window",
+            "soon",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--window"));
+    spillway()
+        .args([
+            "profile",
+            &sample("BurstGPT_1_first400.csv"),
+            "--out",
+            "series.xlsx",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--out"));
+    let dir = tempfile::tempdir().unwrap();
+    spillway()
+        .arg("profile")
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is a directory"));
+}
+
+#[test]
+fn table_output_names_window_and_idle_minutes() {
+    spillway()
+        .args(["profile", &sample("AzureLLMInferenceTrace_code_2023.csv")])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("58 windows (13 idle)")
+                .and(predicate::str::contains("tokens (TPM)")),
+        );
+}
