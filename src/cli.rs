@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "Quota planning and token-budget analysis for Azure OpenAI and OpenAI deployments.\n\n\
         count    exact token counts for text, files and chat requests\n\
         profile  TPM / RPM profiles of prompt logs and request traces\n\
+        simulate replay traffic through gateway, provisioned and pay-as-you-go deployments\n\
         models   the model and price catalog",
     after_help = "Examples:\n  spillway count \"How many tokens is this?\"\n  spillway count --chat samples/chat-request.json --per-message\n  spillway profile samples/AzureLLMInferenceTrace_conv_2023.csv\n  spillway models"
 )]
@@ -51,6 +52,14 @@ pub enum Command {
         spillway profile requests.csv --time-col ts --text-col prompt --completion-col answer\n  \
         spillway profile samples/BurstGPT_1_first400.csv --by Model --start 2023-07-01T00:00:00Z")]
     Profile(ProfileArgs),
+    /// Replay traffic through clients, a gateway and provisioned / pay-as-you-go deployments:
+    /// 429s, retries, spillover, latency and cost.
+    #[command(after_help = "Examples:\n  \
+        spillway simulate --topology samples/topology-ptu-spillover.toml --trace samples/AzureLLMInferenceTrace_conv_2023.csv\n  \
+        spillway simulate -t samples/topology-apim-priority.toml --trace samples/chat-log.jsonl.gz --scale 2 --format json\n  \
+        spillway simulate -t ours.toml --synthetic \"rate=600/min,prompt=1000,completion=200,duration=1h\"\n  \
+        spillway simulate -t ours.toml --trace logs/*.jsonl --speed 4 --timeline timeline.parquet --seed 7")]
+    Simulate(SimulateArgs),
     /// List the model catalog: encodings, context windows, PTU throughput, quotas and prices.
     #[command(
         after_help = "Examples:\n  spillway models\n  spillway models --format json\n  spillway --catalog ours.toml models --format csv"
@@ -138,11 +147,6 @@ pub struct ModelsArgs {
 /// Input flags shared by the commands that read logs and traces.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// Log or trace files: JSONL chat logs, CSV/TSV, Azure LLM inference and BurstGPT CSV,
-    /// Mooncake JSONL, Parquet; .gz and .zst are decompressed. Several files are merged.
-    #[arg(value_name = "LOG", required = true)]
-    pub logs: Vec<PathBuf>,
-
     /// Force the input format: jsonl, csv, tsv, azure, burstgpt, mooncake, parquet
     /// [default: detected from the extension and the header].
     #[arg(long, value_name = "FORMAT")]
@@ -197,6 +201,11 @@ pub struct InputArgs {
 
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
+    /// Log or trace files: JSONL chat logs, CSV/TSV, Azure LLM inference and BurstGPT CSV,
+    /// Mooncake JSONL, Parquet; .gz and .zst are decompressed. Several files are merged.
+    #[arg(value_name = "LOG", required = true)]
+    pub logs: Vec<PathBuf>,
+
     #[command(flatten)]
     pub input: InputArgs,
 
@@ -209,6 +218,50 @@ pub struct ProfileArgs {
     pub out: Option<PathBuf>,
 
     /// Summary format (table or json).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Topology file (TOML): regions, deployments, gateway, client.
+    #[arg(short, long, value_name = "FILE")]
+    pub topology: PathBuf,
+
+    /// Replay these logs or traces (any format `profile` reads).
+    #[arg(long, value_name = "LOG", num_args = 1.., conflicts_with = "synthetic", required_unless_present = "synthetic")]
+    pub trace: Vec<PathBuf>,
+
+    /// Synthetic workload, e.g. "rate=60/min,prompt=1000,completion=100,duration=1h,arrivals=poisson".
+    #[arg(long, value_name = "SPEC")]
+    pub synthetic: Option<String>,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Time compression: 2 replays the trace twice as fast.
+    #[arg(long, value_name = "X", default_value = "1")]
+    pub speed: f64,
+
+    /// Traffic growth: 1.5 sends every request once and half of them twice (copies moved by up
+    /// to ±1 s); 0.5 keeps half.
+    #[arg(long, value_name = "X", default_value = "1")]
+    pub scale: f64,
+
+    /// Completion budget charged at admission when a request has no max_tokens: actual,
+    /// fixed:N, pNN (percentile of the trace's completions) or model-default.
+    #[arg(long, value_name = "RULE", default_value = "actual")]
+    pub max_tokens_estimate: String,
+
+    /// Seed of the simulation's random choices (same inputs + seed = identical output).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Write the per-second series per deployment to FILE.csv or FILE.parquet.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
+
+    /// Report format (table or json).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }

@@ -3,7 +3,7 @@
 //! The library holds the whole product; `src/main.rs` only parses arguments, calls [`run`] and
 //! maps the outcome to an exit code. Layout: [`cli`] (argument definitions), [`commands`] (one
 //! module per subcommand: arguments → validated configuration → domain calls → rendering), and
-//! the domain modules named for the pipeline: [`catalog`], [`tokens`], [`ingest`], [`profile`]. Domain code
+//! the domain modules named for the pipeline: [`catalog`], [`tokens`], [`ingest`], [`profile`], [`sim`]. Domain code
 //! never prints; it returns values that the command layer renders to the writer it is given.
 
 pub mod catalog;
@@ -12,6 +12,7 @@ pub mod commands;
 pub mod ingest;
 pub mod output;
 pub mod profile;
+pub mod sim;
 pub mod tokens;
 
 pub use commands::{ExitStatus, run};

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::tokens::EncodingName;
 
-pub use prices::{PriceQuote, PtuPrice, PtuType, Sku, SkuRule, TokenPrice};
+pub use prices::{PriceQuote, PtuPrice, PtuType, Sku, SkuRule, TokenPrice, UnknownSku};
 
 const MODELS_TOML: &str = include_str!("../../data/models.toml");
 const PRICES_TOML: &str = include_str!("../../data/prices.toml");

@@ -6,6 +6,7 @@ pub mod count;
 pub mod models;
 pub mod profile;
 mod progress;
+pub mod simulate;
 
 use std::io::{self, BufWriter, Write};
 
@@ -60,6 +61,7 @@ pub fn run_with(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Count(args) => count::run(&mut ctx, args),
         Command::Models(args) => models::run(&mut ctx, args),
         Command::Profile(args) => profile::run(&mut ctx, args),
+        Command::Simulate(args) => simulate::run(&mut ctx, args),
     }
 }
 

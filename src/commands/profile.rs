@@ -118,7 +118,7 @@ fn configure(ctx: &Context<'_>, args: ProfileArgs) -> anyhow::Result<Config> {
         })
         .transpose()?;
     Ok(Config {
-        paths: args.input.logs,
+        paths: args.logs,
         ingest,
         window_us,
         out,

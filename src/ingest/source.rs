@@ -272,9 +272,9 @@ impl<'r> Blocks<'r> {
 /// The non-blank lines of a block with their line numbers, without line terminators.
 pub(crate) fn lines(block: &[u8], first_line: u64) -> Vec<(u64, &[u8])> {
     let mut out = Vec::with_capacity(block.len() / 48 + 1);
-    let mut line = first_line;
     let mut start = 0;
-    for nl in memchr::memchr_iter(b'\n', block).chain(std::iter::once(block.len())) {
+    let ends = memchr::memchr_iter(b'\n', block).chain(std::iter::once(block.len()));
+    for (line, nl) in (first_line..).zip(ends) {
         if start > block.len() {
             break;
         }
@@ -285,7 +285,6 @@ pub(crate) fn lines(block: &[u8], first_line: u64) -> Vec<(u64, &[u8])> {
         if !l.iter().all(u8::is_ascii_whitespace) {
             out.push((line, l));
         }
-        line += 1;
         start = nl + 1;
     }
     out

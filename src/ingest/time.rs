@@ -194,7 +194,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
         _ => return None,
     };
     let us = v * mult;
-    (us.is_finite() && us >= 1.0 && us < 1e17).then(|| us.round() as i64)
+    (1.0..1e17).contains(&us).then(|| us.round() as i64)
 }
 
 #[cfg(test)]

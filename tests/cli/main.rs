@@ -4,6 +4,7 @@
 mod count;
 mod models;
 mod profile;
+mod simulate;
 
 use assert_cmd::Command;
 

@@ -1,0 +1,308 @@
+//! Deployment admission: provisioned utilisation (leaky bucket) and Standard TPM / RPM limits.
+//!
+//! Provisioned (azure-openai-capacity.md §5): a request is rejected with 429 when utilisation is
+//! at or above 100%, with `retry-after-ms` = the time until it drains below 100%; otherwise it
+//! is admitted and charged its estimate (prompt − cached + output weight × max_tokens estimate),
+//! which may take the bucket just over 100% ("bursts just over 100% may be permitted"). On
+//! completion the difference between the actual cost and the estimate is added or refunded.
+//! The bucket drains continuously at PTUs × input TPM per PTU per minute. Choice: 100% is one
+//! bucket of `bucket_s` seconds of throughput (default 60 s, as utilisation is reported per
+//! minute).
+//!
+//! Standard (§6): RPM is enforced per window of `rpm_window_s` (default 10 s: RPM ÷ 6 per
+//! window), TPM per window of `tpm_window_s` (default 60 s, a counter reset each minute), both
+//! counted at arrival with the estimate prompt + max_tokens. A request is rejected once a
+//! counter has reached its limit; the request that crosses the TPM limit is admitted. Windows
+//! are aligned to multiples of their length. Retry-After is the time to the window's end.
+
+/// Outcome of an admission check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Admit {
+    Ok,
+    /// HTTP 429 with `retry-after-ms`.
+    Throttled {
+        retry_after_us: i64,
+    },
+    /// HTTP 400: prompt above the provisioned long-context limit.
+    TooLong,
+}
+
+/// Leaky-bucket utilisation of a provisioned deployment.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    level: f64,
+    last_us: i64,
+    drain_per_us: f64,
+    size: f64,
+    max_prompt: Option<u64>,
+    /// Per-second utilisation samples (level ÷ size at the end of each second), when kept.
+    samples: Option<Samples>,
+}
+
+/// Per-second samples from a start second.
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    pub first_s: i64,
+    pub values: Vec<f32>,
+}
+
+impl Bucket {
+    pub fn new(
+        drain_per_us: f64,
+        size: f64,
+        max_prompt: Option<u64>,
+        start_us: i64,
+        sample: bool,
+    ) -> Self {
+        Bucket {
+            level: 0.0,
+            last_us: start_us,
+            drain_per_us,
+            size,
+            max_prompt,
+            samples: sample.then(|| Samples {
+                first_s: start_us.div_euclid(1_000_000),
+                values: Vec::new(),
+            }),
+        }
+    }
+
+    /// Drains the bucket up to `now`, sampling every whole second passed.
+    pub fn advance(&mut self, now: i64) {
+        if now <= self.last_us {
+            return;
+        }
+        if let Some(s) = &mut self.samples {
+            // Seconds whose end lies in (last, now].
+            let mut next_end = (s.first_s + s.values.len() as i64 + 1) * 1_000_000;
+            while next_end <= now {
+                let at =
+                    (self.level - self.drain_per_us * (next_end - self.last_us) as f64).max(0.0);
+                s.values.push((at / self.size) as f32);
+                next_end += 1_000_000;
+            }
+        }
+        self.level = (self.level - self.drain_per_us * (now - self.last_us) as f64).max(0.0);
+        self.last_us = now;
+    }
+
+    /// Admission of a request with `prompt` tokens and cost estimate `estimate`.
+    pub fn admit(&mut self, now: i64, prompt: u64, estimate: f64) -> Admit {
+        self.advance(now);
+        if self.max_prompt.is_some_and(|m| prompt > m) {
+            return Admit::TooLong;
+        }
+        if self.level >= self.size {
+            // Until strictly below 100%: one microsecond past the point where it reaches 100%.
+            let wait = (self.level - self.size) / self.drain_per_us;
+            return Admit::Throttled {
+                retry_after_us: wait.floor() as i64 + 1,
+            };
+        }
+        self.level += estimate;
+        Admit::Ok
+    }
+
+    /// Corrects the charge on completion (`delta` = actual − estimate).
+    pub fn correct(&mut self, now: i64, delta: f64) {
+        self.advance(now);
+        self.level = (self.level + delta).max(0.0);
+    }
+
+    /// Current utilisation (1.0 = 100%).
+    pub fn utilisation(&self) -> f64 {
+        self.level / self.size
+    }
+
+    pub fn samples(&self) -> Option<&Samples> {
+        self.samples.as_ref()
+    }
+}
+
+/// TPM / RPM windows of a Standard deployment.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    tpm_per_window: f64,
+    rpm_per_window: u64,
+    tpm_window_us: i64,
+    rpm_window_us: i64,
+    tpm_idx: i64,
+    tpm_used: f64,
+    rpm_idx: i64,
+    rpm_used: u64,
+    samples: Option<Samples>,
+}
+
+impl Limits {
+    pub fn new(
+        tpm_limit: u64,
+        rpm_limit: f64,
+        tpm_window_us: i64,
+        rpm_window_us: i64,
+        start_us: i64,
+        sample: bool,
+    ) -> Self {
+        Limits {
+            tpm_per_window: tpm_limit as f64 * tpm_window_us as f64 / 60e6,
+            rpm_per_window: ((rpm_limit * rpm_window_us as f64 / 60e6).floor() as u64).max(1),
+            tpm_window_us,
+            rpm_window_us,
+            tpm_idx: i64::MIN,
+            tpm_used: 0.0,
+            rpm_idx: i64::MIN,
+            rpm_used: 0,
+            samples: sample.then(|| Samples {
+                first_s: start_us.div_euclid(1_000_000),
+                values: Vec::new(),
+            }),
+        }
+    }
+
+    /// Requests admitted per RPM window.
+    pub fn rpm_per_window(&self) -> u64 {
+        self.rpm_per_window
+    }
+
+    /// Tokens admitted per TPM window.
+    pub fn tpm_per_window(&self) -> f64 {
+        self.tpm_per_window
+    }
+
+    fn roll(&mut self, now: i64) {
+        if let Some(s) = &mut self.samples {
+            let mut next_end = (s.first_s + s.values.len() as i64 + 1) * 1_000_000;
+            while next_end <= now {
+                let idx = (next_end - 1).div_euclid(self.tpm_window_us);
+                let used = if idx == self.tpm_idx {
+                    self.tpm_used
+                } else {
+                    0.0
+                };
+                s.values.push((used / self.tpm_per_window) as f32);
+                next_end += 1_000_000;
+            }
+        }
+        let t = now.div_euclid(self.tpm_window_us);
+        if t != self.tpm_idx {
+            self.tpm_idx = t;
+            self.tpm_used = 0.0;
+        }
+        let r = now.div_euclid(self.rpm_window_us);
+        if r != self.rpm_idx {
+            self.rpm_idx = r;
+            self.rpm_used = 0;
+        }
+    }
+
+    /// Brings the windows up to `now` (sampling).
+    pub fn advance(&mut self, now: i64) {
+        self.roll(now);
+    }
+
+    /// Admission of a request whose TPM estimate is `estimate` tokens.
+    pub fn admit(&mut self, now: i64, estimate: f64) -> Admit {
+        self.roll(now);
+        if self.rpm_used >= self.rpm_per_window {
+            return Admit::Throttled {
+                retry_after_us: (self.rpm_idx + 1) * self.rpm_window_us - now,
+            };
+        }
+        if self.tpm_used >= self.tpm_per_window {
+            return Admit::Throttled {
+                retry_after_us: (self.tpm_idx + 1) * self.tpm_window_us - now,
+            };
+        }
+        self.rpm_used += 1;
+        self.tpm_used += estimate;
+        Admit::Ok
+    }
+
+    /// Utilisation of the current TPM window (1.0 = the limit).
+    pub fn utilisation(&self) -> f64 {
+        self.tpm_used / self.tpm_per_window
+    }
+
+    pub fn samples(&self) -> Option<&Samples> {
+        self.samples.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000;
+
+    #[test]
+    fn bucket_admits_until_full_then_throttles_until_drained() {
+        // 1,000 tokens per second drain, 60,000-token bucket.
+        let mut b = Bucket::new(1e-3, 60_000.0, None, 0, false);
+        assert_eq!(b.admit(0, 0, 59_000.0), Admit::Ok);
+        // Below 100%: admitted, and may go just over.
+        assert_eq!(b.admit(0, 0, 5_000.0), Admit::Ok);
+        match b.admit(0, 0, 1.0) {
+            Admit::Throttled { retry_after_us } => assert_eq!(retry_after_us, 4 * S + 1),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(b.admit(4 * S, 0, 1.0), Admit::Throttled { .. }));
+        assert_eq!(b.admit(4 * S + 1, 0, 1.0), Admit::Ok);
+    }
+
+    #[test]
+    fn completion_refunds_the_unused_estimate() {
+        let mut b = Bucket::new(1e-3, 1_000.0, None, 0, false);
+        assert_eq!(b.admit(0, 0, 1_000.0), Admit::Ok);
+        assert!(matches!(b.admit(0, 0, 1.0), Admit::Throttled { .. }));
+        b.correct(0, -600.0);
+        assert_eq!(b.admit(0, 0, 1.0), Admit::Ok);
+        assert!((b.utilisation() - 0.401).abs() < 1e-9);
+    }
+
+    #[test]
+    fn long_prompts_are_rejected_with_400() {
+        let mut b = Bucket::new(1e-3, 1_000.0, Some(128_000), 0, false);
+        assert_eq!(b.admit(0, 128_001, 1.0), Admit::TooLong);
+        assert_eq!(b.admit(0, 128_000, 1.0), Admit::Ok);
+    }
+
+    #[test]
+    fn bucket_samples_each_second() {
+        let mut b = Bucket::new(1e-3, 10_000.0, None, 0, true);
+        b.admit(0, 0, 5_000.0);
+        b.advance(3 * S);
+        let v = &b.samples().unwrap().values;
+        assert_eq!(v.len(), 3);
+        assert!((v[0] - 0.4).abs() < 1e-6 && (v[2] - 0.2).abs() < 1e-6);
+    }
+
+    #[test]
+    fn standard_rpm_window_holds_rpm_over_six_per_ten_seconds() {
+        // 10,000 TPM -> 60 RPM -> 10 requests per 10 s window.
+        let mut l = Limits::new(10_000, 60.0, 60 * S, 10 * S, 0, false);
+        for _ in 0..10 {
+            assert_eq!(l.admit(S, 1.0), Admit::Ok);
+        }
+        assert_eq!(
+            l.admit(S, 1.0),
+            Admit::Throttled {
+                retry_after_us: 9 * S
+            }
+        );
+        assert_eq!(l.admit(10 * S, 1.0), Admit::Ok);
+    }
+
+    #[test]
+    fn standard_tpm_counter_resets_each_minute() {
+        let mut l = Limits::new(1_000, 1_000.0, 60 * S, 10 * S, 0, false);
+        assert_eq!(l.admit(0, 900.0), Admit::Ok);
+        // Crossing request admitted, the next one throttled until the minute ends.
+        assert_eq!(l.admit(S, 200.0), Admit::Ok);
+        assert_eq!(
+            l.admit(30 * S, 1.0),
+            Admit::Throttled {
+                retry_after_us: 30 * S
+            }
+        );
+        assert_eq!(l.admit(60 * S, 1.0), Admit::Ok);
+    }
+}

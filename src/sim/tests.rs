@@ -1,0 +1,567 @@
+//! Scenario tests: one per documented behaviour of the serving chain. Each checks the invariants
+//! too (arrived = succeeded + failed, at most one answer per request).
+
+use super::workload::Synthetic;
+use super::*;
+use crate::catalog::Catalog;
+
+const S: i64 = 1_000_000;
+
+/// A region block, with RTT 0 so that times in tests are exact.
+const REGION: &str = "[[region]]\nname = \"r\"\nrtt_ms = 0\n";
+
+fn topo(body: &str) -> Topology {
+    let text = format!("{REGION}{body}");
+    Topology::parse(&text, "test.toml", &Catalog::embedded()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A deployment row.
+fn dep(name: &str, sku: &str, capacity: u32, extra: &str) -> String {
+    format!(
+        "[[deployment]]\nname = \"{name}\"\nregion = \"r\"\nmodel = \"gpt-4o\"\nsku = \"{sku}\"\ncapacity = {capacity}\nttft_ms = 100\noutput_tokens_per_s = 100\n{extra}\n"
+    )
+}
+
+fn req(t_us: i64, prompt: u32, completion: u32) -> SimRequest {
+    SimRequest {
+        t_us,
+        prompt,
+        completion,
+        cached: 0,
+        max_tokens: completion,
+        key: 0,
+    }
+}
+
+fn run_recorded(t: &Topology, reqs: &[SimRequest], seed: u64) -> SimReport {
+    let r = run(
+        t,
+        reqs,
+        SimOptions {
+            seed,
+            timeline: false,
+            record: true,
+        },
+    );
+    check_invariants(&r);
+    r
+}
+
+fn check_invariants(r: &SimReport) {
+    assert_eq!(
+        r.arrived,
+        r.succeeded + r.failed,
+        "arrived = succeeded + failed"
+    );
+    let recs = r.requests.as_ref().expect("recorded");
+    for (i, o) in recs.iter().enumerate() {
+        assert!(o.answers <= 1, "request {i} answered {} times", o.answers);
+        assert_eq!(o.served_by.is_some(), o.answers == 1, "request {i}");
+    }
+    let served: u64 = recs.iter().filter(|o| o.served_by.is_some()).count() as u64;
+    assert_eq!(served, r.succeeded);
+}
+
+fn served_by(r: &SimReport, i: usize) -> Option<usize> {
+    r.requests.as_ref().unwrap()[i].served_by
+}
+
+/// 15 PTU of gpt-4o: drains 625 tokens/s, 100% = 37,500 tokens (60 s).
+fn ptu_and_payg(gateway_extra: &str, ptu_extra: &str) -> Topology {
+    topo(&format!(
+        "{}{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"ptu\", priority = 1 }}, {{ deployment = \"payg\", priority = 2 }}]\n{gateway_extra}\n",
+        dep("ptu", "GlobalProvisionedManaged", 15, ptu_extra),
+        dep("payg", "GlobalStandard", 450, "")
+    ))
+}
+
+/// A request that fills the 15-PTU bucket to 43,750 tokens: 6,250 over 100%, i.e. 10 s of drain.
+fn filler(t: i64) -> SimRequest {
+    req(t, 43_750, 0)
+}
+
+#[test]
+fn priority_backend_throttled_sends_to_next_priority_at_once() {
+    let t = ptu_and_payg("", "");
+    let r = run_recorded(&t, &[filler(0), req(1_000, 100, 10)], 1);
+    assert_eq!(served_by(&r, 0), Some(0));
+    assert_eq!(served_by(&r, 1), Some(1));
+    assert_eq!(r.gateway_retries, 1);
+    assert_eq!(r.client_retries, 0);
+    // No waiting: the second request's latency is its own service time (100 ms + 0.1 s).
+    assert_eq!(r.requests.as_ref().unwrap()[1].latency_us, 200_000);
+    assert_eq!(r.deployments[0].throttled, 1);
+    assert_eq!(r.spillover_share.requests, 0.5);
+}
+
+#[test]
+fn retry_after_benches_a_backend_exactly_that_long() {
+    let t = ptu_and_payg("", "");
+    // 429 at 1 ms with retry-after-ms 9,998.4 → Retry-After: 10 s → benched until 10.001 s.
+    let reqs = [
+        filler(0),
+        req(1_000, 10, 0),
+        req(10 * S, 10, 0),
+        req(10 * S + 2_000, 10, 0),
+    ];
+    let r = run_recorded(&t, &reqs, 1);
+    assert_eq!(served_by(&r, 1), Some(1));
+    assert_eq!(
+        served_by(&r, 2),
+        Some(1),
+        "still benched at 10.000 s: PTU not even tried"
+    );
+    assert_eq!(
+        r.deployments[0].attempts, 3,
+        "filler, the throttled one, and the one after the bench"
+    );
+    assert_eq!(
+        served_by(&r, 3),
+        Some(0),
+        "bench over at 10.001 s: PTU again"
+    );
+}
+
+#[test]
+fn missing_retry_after_benches_for_the_default_ten_seconds() {
+    let t = ptu_and_payg("default_retry_after_s = 10", "retry_after_header = false");
+    // The bucket is below 100% again after ~10 s of drain, but without the header the
+    // backend stays benched for the default.
+    let reqs = [
+        req(0, 40_000, 0),
+        req(1_000, 10, 0),
+        req(9 * S, 10, 0),
+        req(10 * S + 2_000, 10, 0),
+    ];
+    let r = run_recorded(&t, &reqs, 1);
+    assert_eq!(served_by(&r, 1), Some(1));
+    assert_eq!(served_by(&r, 2), Some(1));
+    assert_eq!(served_by(&r, 3), Some(0));
+}
+
+#[test]
+fn all_backends_throttled_goes_to_first_backend_without_gateway_retry() {
+    // Both deployments full: 15 PTU and a Standard deployment of 1K TPM (6 RPM → 1 per 10 s).
+    let t = topo(&format!(
+        "{}{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"ptu\", priority = 1 }}, {{ deployment = \"payg\", priority = 2 }}]\n[client]\nmax_retries = 0\n",
+        dep("ptu", "GlobalProvisionedManaged", 15, ""),
+        dep("payg", "GlobalStandard", 1, "")
+    ));
+    let reqs = [
+        filler(0),
+        req(1_000, 10, 0),
+        req(2_000, 10, 0),
+        req(3_000, 10, 0),
+    ];
+    let r = run_recorded(&t, &reqs, 1);
+    // #1: PTU 429 → payg (1st request of its 10 s window). #2: PTU benched → payg 429 → both
+    // benched → client gets 429. #3: all benched → first backend (PTU) → 429, no retry.
+    assert_eq!(served_by(&r, 1), Some(1));
+    assert_eq!(served_by(&r, 2), None);
+    assert_eq!(served_by(&r, 3), None);
+    assert_eq!(r.deployments[0].attempts, 3);
+    assert_eq!(r.requests.as_ref().unwrap()[3].gateway_retries, 0);
+    assert_eq!(r.failures.throttled, 2);
+}
+
+#[test]
+fn idle_gateway_forgets_throttling_after_the_cache_ttl() {
+    let t = ptu_and_payg("state_ttl_s = 60", "retry_after_header = false");
+    let t = Topology {
+        gateway: Gateway {
+            default_retry_after_us: 120 * S,
+            ..t.gateway.clone()
+        },
+        ..t
+    };
+    // Benched for 120 s, but nothing touches the cache for > 60 s: the list is rebuilt healthy.
+    let reqs = [filler(0), req(1_000, 10, 0), req(62 * S, 10, 0)];
+    let r = run_recorded(&t, &reqs, 1);
+    assert_eq!(served_by(&r, 1), Some(1));
+    assert_eq!(served_by(&r, 2), Some(0));
+}
+
+use super::topology::Gateway;
+
+fn pool(policy: &str, weights: (u32, u32), breaker: &str) -> Topology {
+    topo(&format!(
+        "{}{}[gateway]\npolicy = \"{policy}\"\nbackends = [{{ deployment = \"a\", weight = {} }}, {{ deployment = \"b\", weight = {} }}]\n{breaker}\n",
+        dep("a", "GlobalStandard", 10_000, ""),
+        dep("b", "GlobalStandard", 10_000, ""),
+        weights.0,
+        weights.1
+    ))
+}
+
+#[test]
+fn weighted_shares_converge_to_the_weights() {
+    let t = pool("weighted", (3, 1), "");
+    let reqs: Vec<SimRequest> = (0..40_000).map(|i| req(i * 1_000, 10, 1)).collect();
+    let r = run_recorded(&t, &reqs, 42);
+    let a = r.deployments[0].successes as f64 / r.succeeded as f64;
+    assert!((a - 0.75).abs() < 0.01, "{a}");
+}
+
+#[test]
+fn round_robin_alternates() {
+    let t = pool("round-robin", (1, 1), "");
+    let reqs: Vec<SimRequest> = (0..10).map(|i| req(i * 1_000, 10, 1)).collect();
+    let r = run_recorded(&t, &reqs, 1);
+    let order: Vec<usize> = (0..10).map(|i| served_by(&r, i).unwrap()).collect();
+    assert_eq!(order, vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
+}
+
+#[test]
+fn circuit_breaker_trips_and_recovers() {
+    // Backend a: 1K TPM → 1 request per 10 s window; b is large. Trip on 1 failure for 30 s.
+    let t = topo(&format!(
+        "{}{}[gateway]\npolicy = \"round-robin\"\nbackends = [{{ deployment = \"a\" }}, {{ deployment = \"b\" }}]\ncircuit_breaker = {{ failures = 1, interval_s = 60, trip_s = 30 }}\n[client]\nmax_retries = 0\n",
+        dep("a", "GlobalStandard", 1, ""),
+        dep("b", "GlobalStandard", 10_000, "")
+    ));
+    let reqs: Vec<SimRequest> = (0..8)
+        .map(|i| req(i * 1_000, 10, 1))
+        .chain([req(31 * S, 10, 1), req(31 * S + 1_000, 10, 1)])
+        .collect();
+    let r = run_recorded(&t, &reqs, 1);
+    // 0 → a (ok), 1 → b, 2 → a: 429 → trips a → pool retry → b; then b only until 30.002 s.
+    assert_eq!(served_by(&r, 0), Some(0));
+    assert_eq!(served_by(&r, 2), Some(1));
+    for i in 3..8 {
+        assert_eq!(served_by(&r, i), Some(1), "request {i} while a is tripped");
+    }
+    assert_eq!(r.deployments[0].throttled, 1);
+    let after: Vec<Option<usize>> = (8..10).map(|i| served_by(&r, i)).collect();
+    assert!(
+        after.contains(&Some(0)),
+        "a is back after the trip: {after:?}"
+    );
+}
+
+#[test]
+fn circuit_breaker_can_trip_for_the_retry_after() {
+    let t = topo(&format!(
+        "{}{}[gateway]\npolicy = \"round-robin\"\nbackends = [{{ deployment = \"a\" }}, {{ deployment = \"b\" }}]\ncircuit_breaker = {{ failures = 1, interval_s = 60, trip_s = 3600, accept_retry_after = true }}\n",
+        dep("a", "GlobalStandard", 1, ""),
+        dep("b", "GlobalStandard", 10_000, "")
+    ));
+    // a's 10-s RPM window ends at 10 s: Retry-After ≈ 10 s instead of the 1-hour trip.
+    let reqs: Vec<SimRequest> = (0..3)
+        .map(|i| req(i * 1_000, 10, 1))
+        .chain((0..2).map(|i| req(11 * S + i, 10, 1)))
+        .collect();
+    let r = run_recorded(&t, &reqs, 1);
+    assert!((3..5).any(|i| served_by(&r, i) == Some(0)));
+}
+
+#[test]
+fn all_tripped_pool_answers_503() {
+    let t = topo(&format!(
+        "{}[gateway]\npolicy = \"round-robin\"\nbackends = [{{ deployment = \"a\" }}]\ncircuit_breaker = {{ failures = 1, interval_s = 60, trip_s = 30 }}\n[client]\nmax_retries = 0\n",
+        dep("a", "GlobalStandard", 1, "")
+    ));
+    let reqs: Vec<SimRequest> = (0..3).map(|i| req(i * 1_000, 10, 1)).collect();
+    let r = run_recorded(&t, &reqs, 1);
+    assert_eq!(r.failures.throttled, 1);
+    assert_eq!(r.failures.unavailable, 1);
+}
+
+#[test]
+fn token_limit_rejects_a_tenant_over_its_tpm_and_not_the_others() {
+    let t = topo(&format!(
+        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"a\" }}]\ntoken_limit = {{ key = \"tenant\", tpm = 1000 }}\n[client]\nmax_retries = 0\n",
+        dep("a", "GlobalStandard", 10_000, "")
+    ));
+    let mut reqs: Vec<SimRequest> = (0..3).map(|i| req(i * 1_000, 400, 0)).collect();
+    reqs.push(SimRequest {
+        key: 1,
+        ..req(4_000, 400, 0)
+    });
+    reqs.push(req(61 * S, 400, 0));
+    let r = run_recorded(&t, &reqs, 1);
+    assert_eq!(served_by(&r, 0), Some(0));
+    assert_eq!(served_by(&r, 1), Some(0));
+    assert_eq!(
+        served_by(&r, 2),
+        None,
+        "third 400-token prompt exceeds 1,000 TPM"
+    );
+    assert_eq!(
+        served_by(&r, 3),
+        Some(0),
+        "another tenant has its own counter"
+    );
+    assert_eq!(served_by(&r, 4), Some(0), "the next minute starts afresh");
+    assert_eq!(r.failures.token_limit, 1);
+    assert_eq!(
+        r.deployments[0].attempts, 4,
+        "rejected before reaching the backend"
+    );
+}
+
+#[test]
+fn client_retries_after_token_limit_retry_after() {
+    let t = topo(&format!(
+        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"a\" }}]\ntoken_limit = {{ key = \"tenant\", tpm = 500 }}\n[client]\nmax_retries = 1\nbackoff = {{ honour_retry_after = true }}\n",
+        dep("a", "GlobalStandard", 10_000, "")
+    ));
+    let reqs = [req(0, 400, 0), req(30 * S, 400, 0)];
+    let r = run_recorded(&t, &reqs, 1);
+    let o = r.requests.as_ref().unwrap()[1];
+    assert_eq!(o.client_retries, 1);
+    // Retried at the start of the next minute (Retry-After 30 s), then served (0.1 s).
+    assert_eq!(o.latency_us, 30 * S + 100_000);
+}
+
+#[test]
+fn native_spillover_serves_the_overflow_in_the_standard_deployment() {
+    let t = topo(&format!(
+        "{}{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"ptu\" }}]\n",
+        dep(
+            "ptu",
+            "GlobalProvisionedManaged",
+            15,
+            "spillover = \"spill\""
+        ),
+        dep("spill", "GlobalStandard", 450, "")
+    ));
+    let r = run_recorded(&t, &[filler(0), req(1_000, 100, 10)], 1);
+    assert_eq!(served_by(&r, 1), Some(1));
+    assert_eq!(r.gateway_retries, 0, "spillover happens inside the service");
+    assert_eq!(
+        r.deployments[0].throttled, 1,
+        "the PTU still records its 429"
+    );
+    assert_eq!(r.deployments[1].spilled_in, 1);
+    assert_eq!(r.deployments[1].priority, None);
+    assert_eq!(r.spillover_share.requests, 0.5);
+}
+
+#[test]
+fn standard_deployment_throttles_at_its_documented_rpm() {
+    // 10K TPM → 60 RPM → 10 requests per 10-s window.
+    let t = topo(&format!(
+        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"a\" }}]\n[client]\nmax_retries = 0\n",
+        dep("a", "GlobalStandard", 10, "")
+    ));
+    let reqs: Vec<SimRequest> = (0..20).map(|i| req(i * 10_000, 10, 0)).collect();
+    let r = run_recorded(&t, &reqs, 1);
+    assert_eq!(r.succeeded, 10);
+    assert_eq!(r.deployments[0].throttled, 10);
+}
+
+#[test]
+fn standard_deployment_throttles_at_its_documented_tpm() {
+    // 1K TPM, counted with prompt + max_tokens at arrival; RPM window of 60 s to isolate TPM.
+    let t = topo(&format!(
+        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"a\" }}]\n[client]\nmax_retries = 0\n",
+        dep("a", "GlobalStandard", 1, "rpm_window_s = 60")
+    ));
+    let reqs = [
+        req(0, 500, 100),
+        req(1_000, 500, 100),
+        req(2_000, 10, 0),
+        req(60 * S, 10, 0),
+    ];
+    let r = run_recorded(&t, &reqs, 1);
+    assert_eq!(served_by(&r, 0), Some(0));
+    assert_eq!(
+        served_by(&r, 1),
+        Some(0),
+        "600 + 600 crosses 1,000: the crossing request passes"
+    );
+    assert_eq!(served_by(&r, 2), None, "counter at the limit");
+    assert_eq!(served_by(&r, 3), Some(0), "counter reset at the minute");
+}
+
+/// Steady constant load of 45 RPM, 1,000 prompt + 200 completion tokens, on gpt-4o.
+fn steady(ptu: u32) -> SimReport {
+    let t = topo(&format!(
+        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"ptu\" }}]\n[client]\nmax_retries = 0\n",
+        dep("ptu", "GlobalProvisionedManaged", ptu, "")
+    ));
+    let w =
+        Synthetic::parse("rate=45/min,prompt=1000,completion=200,duration=2h,arrivals=constant")
+            .unwrap();
+    run_recorded(&t, &w.generate(1), 1)
+}
+
+#[test]
+fn ptu_at_steady_load_serves_what_the_calculator_says_within_one_increment() {
+    // Calculator: 45 × (1,000 + 4 × 200) = 81,000 TPM / 2,500 = 32.4 → 35 PTU (steps of 5).
+    let at = steady(35);
+    assert_eq!(at.deployments[0].throttled, 0);
+    assert_eq!(at.succeeded, at.arrived);
+    // One increment below cannot keep up: 30 PTU drain 75,000 of the 81,000 TPM.
+    let below = steady(30);
+    assert!(below.deployments[0].throttled > 0);
+    let served_per_min = below.deployments[0].successes as f64 * 1_800.0 / 120.0;
+    assert!(
+        served_per_min <= 30.0 * 2_500.0 * 1.02,
+        "served {served_per_min} weighted TPM on 30 PTU"
+    );
+}
+
+#[test]
+fn long_prompt_on_provisioned_is_a_400_unless_spillover() {
+    let model41 = |extra: &str, spill: bool| {
+        let mut d = dep("ptu", "GlobalProvisionedManaged", 15, extra).replace("gpt-4o", "gpt-4.1");
+        if spill {
+            d.push_str(&dep("spill", "GlobalStandard", 1_000, "").replace("gpt-4o", "gpt-4.1"));
+        }
+        topo(&format!(
+            "{d}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"ptu\" }}]\n"
+        ))
+    };
+    let r = run_recorded(&model41("", false), &[req(0, 130_000, 10)], 1);
+    assert_eq!(r.failures.too_long, 1);
+    assert_eq!(r.client_retries, 0, "a 400 is not retried");
+    let r = run_recorded(
+        &model41("spillover = \"spill\"", true),
+        &[req(0, 130_000, 10)],
+        1,
+    );
+    assert_eq!(served_by(&r, 0), Some(1));
+}
+
+#[test]
+fn client_backs_off_and_gives_up_after_max_retries() {
+    let t = topo(&format!(
+        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"a\" }}]\n[client]\nmax_retries = 2\nbackoff = {{ base_s = 1, max_s = 8, jitter = false, honour_retry_after = false }}\n",
+        dep("a", "GlobalStandard", 1, "")
+    ));
+    // Window of 10 s holds 1 request: the second retries at +1 s, +2 s more, then fails.
+    let r = run_recorded(&t, &[req(0, 10, 0), req(1_000, 10, 0)], 1);
+    assert_eq!(served_by(&r, 1), None);
+    assert_eq!(r.requests.as_ref().unwrap()[1].client_retries, 2);
+    assert_eq!(r.client_retries, 2);
+    assert_eq!(r.failures.throttled, 1);
+}
+
+#[test]
+fn slow_answers_time_out_and_are_not_served_twice() {
+    // 100 tokens/s: a 2,000-token completion takes 20.1 s; the client gives up at 5 s.
+    let t = topo(&format!(
+        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"a\" }}]\n[client]\nmax_retries = 1\ntimeout_s = 5\n",
+        dep("a", "GlobalStandard", 10_000, "")
+    ));
+    let r = run_recorded(&t, &[req(0, 10, 2_000)], 1);
+    assert_eq!(r.failed, 1);
+    assert_eq!(r.failures.timeout, 1);
+    assert_eq!(
+        r.deployments[0].successes, 2,
+        "the backend still did (and billed) both attempts"
+    );
+}
+
+#[test]
+fn least_busy_prefers_the_idle_backend_and_cools_down_on_429() {
+    let t = topo(&format!(
+        "{}{}[gateway]\npolicy = \"least-busy\"\nbackends = [{{ deployment = \"a\" }}, {{ deployment = \"b\" }}]\n",
+        dep("a", "GlobalStandard", 10_000, ""),
+        dep("b", "GlobalStandard", 10_000, "")
+    ));
+    // Two long requests at once: the second goes to the other, idle backend.
+    let r = run_recorded(&t, &[req(0, 10, 1_000), req(1, 10, 1_000)], 3);
+    assert_ne!(served_by(&r, 0), served_by(&r, 1));
+}
+
+#[test]
+fn litellm_usage_based_skips_deployments_over_their_limits() {
+    let t = topo(&format!(
+        "{}{}[gateway]\npolicy = \"usage-based\"\nbackends = [{{ deployment = \"a\", tpm = 100 }}, {{ deployment = \"b\", tpm = 100000 }}]\n",
+        dep("a", "GlobalStandard", 10_000, ""),
+        dep("b", "GlobalStandard", 10_000, "")
+    ));
+    let r = run_recorded(&t, &[req(0, 500, 1)], 1);
+    assert_eq!(served_by(&r, 0), Some(1));
+}
+
+#[test]
+fn same_seed_same_report_and_seed_changes_random_choices() {
+    let t = pool("weighted", (1, 1), "");
+    let reqs: Vec<SimRequest> = (0..1000).map(|i| req(i * 1_000, 10, 1)).collect();
+    let a = run(
+        &t,
+        &reqs,
+        SimOptions {
+            seed: 9,
+            timeline: true,
+            record: true,
+        },
+    );
+    let b = run(
+        &t,
+        &reqs,
+        SimOptions {
+            seed: 9,
+            timeline: true,
+            record: true,
+        },
+    );
+    assert_eq!(a, b);
+    let c = run(
+        &t,
+        &reqs,
+        SimOptions {
+            seed: 10,
+            timeline: true,
+            record: true,
+        },
+    );
+    assert_ne!(a.requests, c.requests);
+}
+
+#[test]
+fn invalid_topologies_name_table_field_and_valid_values() {
+    let c = Catalog::embedded();
+    let err = |body: &str| {
+        Topology::parse(&format!("{REGION}{body}"), "t.toml", &c)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = err(&format!(
+        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"ptu\" }}]\n",
+        dep("ptu", "GlobalProvisionedManaged", 42, "")
+    ));
+    assert!(
+        e.contains("t.toml") && e.contains("capacity") && e.contains("40 or 45"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"ptu\" }}]\n",
+        dep("ptu", "ProvisionedManaged", 20, "")
+    ));
+    assert!(
+        e.contains("at least 50") && e.contains("nearest valid: 50"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{}[gateway]\npolicy = \"fastest\"\nbackends = [{{ deployment = \"a\" }}]\n",
+        dep("a", "GlobalStandard", 10, "")
+    ));
+    assert!(
+        e.contains("[gateway]") && e.contains("policy") && e.contains("round-robin"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"b\" }}]\n",
+        dep("a", "GlobalStandard", 10, "")
+    ));
+    assert!(
+        e.contains("backends[0]") && e.contains("unknown deployment 'b'"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"a\" }}]\ncircuit_breaker = {{ failures = 1, interval_s = 1, trip_s = 1 }}\n",
+        dep("a", "GlobalStandard", 10, "")
+    ));
+    assert!(e.contains("circuit_breaker"), "{e}");
+    let e = err(&format!(
+        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"a\" }}]\n",
+        dep("a", "GlobalStandard", 10, "").replace("gpt-4o", "gpt-5o")
+    ));
+    assert!(e.contains("model") && e.contains("unknown model"), "{e}");
+    let e = err("[gateway]\npolicy = \"priority\"\nbackends = []\n[[deployment]]\nname = \"a\"\n");
+    assert!(e.contains("t.toml:"), "{e}");
+}

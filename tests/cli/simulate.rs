@@ -1,0 +1,238 @@
+use predicates::prelude::*;
+
+use crate::{json, repo, spillway};
+
+fn path(p: &str) -> String {
+    repo(p).display().to_string()
+}
+
+fn simulate(args: &[&str]) -> std::process::Output {
+    spillway().arg("simulate").args(args).output().unwrap()
+}
+
+#[test]
+fn json_report_has_the_documented_fields_and_invariants() {
+    let out = simulate(&[
+        "-t",
+        &path("samples/topology-ptu-spillover.toml"),
+        "--trace",
+        &path("samples/AzureLLMInferenceTrace_conv_2023.csv"),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out.stdout);
+    assert_eq!(v["arrived"], 19366);
+    assert_eq!(
+        v["arrived"].as_u64().unwrap(),
+        v["succeeded"].as_u64().unwrap() + v["failed"].as_u64().unwrap()
+    );
+    for k in ["p50", "p95", "p99"] {
+        assert!(v["latency_ms"][k].as_f64().unwrap() > 0.0);
+    }
+    assert!(v["spillover_share"]["requests"].is_number());
+    assert!(v["spillover_share"]["tokens"].is_number());
+    assert!(v["cost_usd"].as_f64().unwrap() > 0.0);
+    let deps = v["deployments"].as_array().unwrap();
+    assert_eq!(deps.len(), 3);
+    for d in deps {
+        for k in ["name", "attempts", "successes", "throttled", "tokens"] {
+            assert!(!d[k].is_null(), "{k}");
+        }
+    }
+    assert_eq!(v["run"]["policy"], "priority");
+}
+
+#[test]
+fn same_seed_gives_byte_identical_output() {
+    let args = [
+        "-t",
+        &path("samples/topology-apim-pool.toml"),
+        "--trace",
+        &path("samples/AzureLLMInferenceTrace_code_2023.csv"),
+        "--scale",
+        "1.5",
+        "--format",
+        "json",
+    ];
+    let a = simulate(&args);
+    let b = simulate(&args);
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+    let mut with_seed = args.to_vec();
+    with_seed.extend(["--seed", "7"]);
+    let c = simulate(&with_seed);
+    assert_ne!(
+        a.stdout, c.stdout,
+        "weighted choices and --scale copies depend on the seed"
+    );
+}
+
+#[test]
+fn every_sample_topology_runs() {
+    for (topo, trace) in [
+        (
+            "samples/topology-apim-priority.toml",
+            "samples/chat-log.jsonl.gz",
+        ),
+        (
+            "samples/topology-litellm.toml",
+            "samples/BurstGPT_1_first400.csv",
+        ),
+        (
+            "samples/topology-apim-pool.toml",
+            "samples/AzureLLMInferenceTrace_code_2023.csv",
+        ),
+    ] {
+        let out = simulate(&["-t", &path(topo), "--trace", &path(trace), "--speed", "4"]);
+        assert!(
+            out.status.success(),
+            "{topo}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("served outside priority 1"), "{topo}");
+    }
+}
+
+#[test]
+fn synthetic_workload_and_timeline_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("timeline.csv");
+    let out = spillway()
+        .args([
+            "simulate",
+            "-t",
+            &path("samples/topology-litellm.toml"),
+            "--synthetic",
+            "rate=120/min,prompt=500,completion=50,duration=2m,arrivals=constant",
+            "--timeline",
+        ])
+        .arg(&csv)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out.stdout)["arrived"], 239);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "second,deployment,attempts,successes,throttled,tokens,utilisation"
+    );
+    // 3 deployments × the simulated seconds.
+    assert_eq!((lines.len() - 1) % 3, 0);
+    assert!(lines.len() > 3 * 119);
+    let pq = dir.path().join("timeline.parquet");
+    spillway()
+        .args([
+            "simulate",
+            "-t",
+            &path("samples/topology-litellm.toml"),
+            "--synthetic",
+            "rate=120/min,prompt=500,completion=50,duration=2m",
+            "--timeline",
+        ])
+        .arg(&pq)
+        .assert()
+        .success();
+    assert!(std::fs::metadata(&pq).unwrap().len() > 0);
+}
+
+#[test]
+fn invalid_topology_names_file_table_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("bad.toml");
+    std::fs::write(
+        &t,
+        "[[region]]\nname = \"eastus\"\n[[deployment]]\nname = \"ptu\"\nregion = \"eastus\"\nmodel = \"gpt-4o\"\nsku = \"GlobalProvisionedManaged\"\ncapacity = 12\n[gateway]\npolicy = \"priority\"\nbackends = [{ deployment = \"ptu\" }]\n",
+    )
+    .unwrap();
+    spillway()
+        .args([
+            "simulate",
+            "--synthetic",
+            "rate=1/s,prompt=1,completion=1,duration=1m",
+            "-t",
+        ])
+        .arg(&t)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("bad.toml")
+                .and(predicate::str::contains("[[deployment]] 1 (ptu)"))
+                .and(predicate::str::contains("capacity"))
+                .and(predicate::str::contains("at least 15")),
+        );
+}
+
+#[test]
+fn bad_workload_flags_are_clear_errors() {
+    let t = path("samples/topology-litellm.toml");
+    spillway()
+        .args(["simulate", "-t", &t, "--synthetic", "rate=1/s,prompt=1"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("--synthetic").and(predicate::str::contains("completion")),
+        );
+    spillway()
+        .args([
+            "simulate",
+            "-t",
+            &t,
+            "--synthetic",
+            "rate=1/s,prompt=1,completion=1,duration=1m",
+            "--speed",
+            "0",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--speed"));
+    spillway()
+        .args([
+            "simulate",
+            "-t",
+            &t,
+            "--trace",
+            &path("samples/BurstGPT_1_first400.csv"),
+            "--max-tokens-estimate",
+            "lots",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--max-tokens-estimate"));
+    spillway().args(["simulate", "-t", &t]).assert().code(1);
+}
+
+#[test]
+fn token_limit_key_comes_from_the_trace() {
+    let out = simulate(&[
+        "-t",
+        &path("samples/topology-apim-priority.toml"),
+        "--trace",
+        &path("samples/chat-log.jsonl.gz"),
+        "--scale",
+        "3",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out.stdout);
+    assert!(
+        v["client_retries"].as_u64().unwrap() > 0,
+        "tripling the chat log pushes tenants over 40K TPM"
+    );
+}
