@@ -36,28 +36,30 @@ cargo bench --quiet --bench tokens -- count >&2
 
 CORPUS=$TARGET/bench-corpus
 TIKTOKEN_CACHE_DIR=$CACHE HTTPS_PROXY=http://127.0.0.1:9 \
-  "$VENV/bin/python" benches/tiktoken_baseline.py "$CORPUS/docs.jsonl" > "$CORPUS/python.json"
+  "$VENV/bin/python" benches/tiktoken_baseline.py "$CORPUS" > "$CORPUS/python.json"
 
 python3 - "$TARGET" <<'PY'
-import glob, json, os, sys
+import json, os, sys
 target = sys.argv[1]
 corpus = os.path.join(target, "bench-corpus")
 ours = json.load(open(os.path.join(corpus, "spillway-counts.json")))
 py = json.load(open(os.path.join(corpus, "python.json")))
-def mb_s(enc, mode):
-    est = os.path.join(target, "criterion", "count", enc, mode, "new", "estimates.json")
+def mb_s(name, enc, mode):
+    est = os.path.join(target, "criterion", f"count-{name}", f"{enc}_{mode}", "new", "estimates.json")
     ns = json.load(open(est))["mean"]["point_estimate"]
-    return ours["bytes"] / ns * 1e3
-print(f"Corpus: {ours['documents']:,} documents, {ours['bytes']/1e6:.1f} MB; {py['threads']} threads; python tiktoken {py['tiktoken']}\n")
-print("| encoding | python tiktoken 1 thread | python batch, all threads | spillway 1 thread | spillway all threads | 1-thread speed-up | tokens (both) |")
-print("|---|---|---|---|---|---|---|")
+    return ours[name]["bytes"] / ns * 1e3
+print(f"python tiktoken {py['tiktoken']}; {py['threads']} threads; MB = 10^6 bytes\n")
+print("| corpus | encoding | python 1 thread | python batch, all threads | spillway 1 thread | spillway all threads | 1-thread speed-up | tokens (identical) |")
+print("|---|---|---|---|---|---|---|---|")
 ok = True
-for enc in ["cl100k_base", "o200k_base"]:
-    p = py[enc]
-    one, allt = mb_s(enc, "1-thread"), mb_s(enc, "all-threads")
-    same = p["tokens"] == ours[enc]
-    ok &= same
-    tokens = f"{p['tokens']:,}" if same else f"MISMATCH python {p['tokens']:,} vs spillway {ours[enc]:,}"
-    print(f"| {enc} | {p['one_thread_mb_s']:.1f} MB/s | {p['batch_mb_s']:.1f} MB/s | {one:.1f} MB/s | {allt:.1f} MB/s | {one / p['one_thread_mb_s']:.1f}x | {tokens} |")
+for name in ["prose", "code"]:
+    for enc in ["cl100k_base", "o200k_base"]:
+        p = py[name][enc]
+        one, allt = mb_s(name, enc, "1-thread"), mb_s(name, enc, "all-threads")
+        same = p["tokens"] == ours[name][enc]
+        ok &= same
+        tokens = f"{p['tokens']:,}" if same else f"MISMATCH python {p['tokens']:,} vs spillway {ours[name][enc]:,}"
+        label = f"{name} ({ours[name]['documents']:,} docs, {ours[name]['bytes']/1e6:.1f} MB)"
+        print(f"| {label} | {enc} | {p['one_thread_mb_s']:.1f} MB/s | {p['batch_mb_s']:.1f} MB/s | {one:.1f} MB/s | {allt:.1f} MB/s | {one / p['one_thread_mb_s']:.1f}x | {tokens} |")
 sys.exit(0 if ok else 1)
 PY

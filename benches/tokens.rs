@@ -1,16 +1,18 @@
 //! Token-counting throughput on real text the benchmark can obtain offline.
 //!
-//! Corpus: the Markdown, text and Rust sources of the crates pinned in Cargo.lock, read from the
-//! cargo registry (always present after a build), sorted by path and cut at line ends into
-//! prompt-sized documents of about 2 KB, up to 16 MB. It is written to
-//! `$CARGO_TARGET_DIR/bench-corpus/docs.jsonl` (one JSON string per line) so that
-//! `benches/compare-tiktoken.sh` can time python tiktoken on the very same documents, together
-//! with our token totals (`spillway-counts.json`) for the identical-count check.
-//! Set `SPILLWAY_BENCH_CORPUS=FILE.jsonl` to use another corpus (one JSON string per line).
+//! Two corpora of real text the benchmark can obtain offline, from the sources of the crates
+//! pinned in Cargo.lock in the cargo registry (always present after a build), sorted by path
+//! and cut at line ends into prompt-sized documents of about 2 KB:
+//! * `prose`: their Markdown and text files (READMEs, changelogs, guides), up to 8 MB;
+//! * `code`: their Rust sources, up to 8 MB.
 //!
-//! Groups: `count/<encoding>/1-thread` (documents counted one after another on one thread),
-//! `count/<encoding>/all-threads` (rayon across documents), and `pathological/*` (inputs that
-//! break or slow down other tokenizers).
+//! Each is written to `$CARGO_TARGET_DIR/bench-corpus/<name>.jsonl` (one JSON string per line)
+//! so that `benches/compare-tiktoken.sh` can time python tiktoken on the very same documents,
+//! with our token totals in `spillway-counts.json` for the identical-count check.
+//!
+//! Groups: `count-<corpus>/<encoding>_1-thread` (documents one after another on one thread),
+//! `count-<corpus>/<encoding>_all-threads` (rayon across documents), and `pathological/*`
+//! (inputs that break or slow down other tokenizers).
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rayon::prelude::*;
 use spillway::tokens::{EncodingName, tokenizer};
 
-const CORPUS_BYTES: usize = 16 << 20;
+const CORPUS_BYTES: usize = 8 << 20;
 const DOC_BYTES: usize = 2048;
 
 fn target_dir() -> PathBuf {
@@ -71,7 +73,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn build_corpus() -> Vec<String> {
+fn build_corpus(code: bool) -> Vec<String> {
     let src = cargo_home().join("registry").join("src");
     let mut roots: Vec<PathBuf> = std::fs::read_dir(&src)
         .map(|d| d.flatten().map(|e| e.path()).collect())
@@ -87,13 +89,7 @@ fn build_corpus() -> Vec<String> {
             }
         }
     }
-    // Prose first (Markdown, text), then code, so a capped corpus keeps both.
-    files.sort_by_key(|p| {
-        (
-            p.extension().and_then(|e| e.to_str()) == Some("rs"),
-            p.clone(),
-        )
-    });
+    files.retain(|p| (p.extension().and_then(|e| e.to_str()) == Some("rs")) == code);
     let mut docs = Vec::new();
     let mut total = 0;
     'files: for f in files {
@@ -124,16 +120,13 @@ fn build_corpus() -> Vec<String> {
     docs
 }
 
-fn corpus() -> Vec<String> {
-    if let Some(p) = std::env::var_os("SPILLWAY_BENCH_CORPUS") {
-        return read_jsonl(Path::new(&p));
-    }
+fn corpus(name: &str) -> Vec<String> {
     let dir = target_dir().join("bench-corpus");
-    let path = dir.join("docs.jsonl");
+    let path = dir.join(format!("{name}.jsonl"));
     if path.exists() {
         return read_jsonl(&path);
     }
-    let docs = build_corpus();
+    let docs = build_corpus(name == "code");
     std::fs::create_dir_all(&dir).expect("create bench-corpus dir");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("write corpus"));
     for d in &docs {
@@ -154,32 +147,37 @@ fn read_jsonl(p: &Path) -> Vec<String> {
 }
 
 fn bench_count(c: &mut Criterion) {
-    let docs = corpus();
-    let bytes: usize = docs.iter().map(String::len).sum();
     let mut totals = serde_json::Map::new();
-    totals.insert("documents".into(), docs.len().into());
-    totals.insert("bytes".into(), bytes.into());
-    let mut group = c.benchmark_group("count");
-    group.throughput(Throughput::Bytes(bytes as u64));
-    group.sample_size(10);
-    for enc in [EncodingName::Cl100kBase, EncodingName::O200kBase] {
-        let t = tokenizer(enc);
-        let total: usize = docs.iter().map(|d| t.count_ordinary(d)).sum();
-        totals.insert(enc.as_str().into(), total.into());
-        group.bench_function(format!("{enc}/1-thread"), |b| {
-            b.iter(|| docs.iter().map(|d| t.count_ordinary(d)).sum::<usize>())
-        });
-        group.bench_function(format!("{enc}/all-threads"), |b| {
-            b.iter(|| docs.par_iter().map(|d| t.count_ordinary(d)).sum::<usize>())
-        });
+    for name in ["prose", "code"] {
+        let docs = corpus(name);
+        let bytes: usize = docs.iter().map(String::len).sum();
+        let mut t = serde_json::Map::new();
+        t.insert("documents".into(), docs.len().into());
+        t.insert("bytes".into(), bytes.into());
+        let mut group = c.benchmark_group(format!("count-{name}"));
+        group.throughput(Throughput::Bytes(bytes as u64));
+        group.sample_size(10);
+        for enc in [EncodingName::Cl100kBase, EncodingName::O200kBase] {
+            let tok = tokenizer(enc);
+            let total: usize = docs.iter().map(|d| tok.count_ordinary(d)).sum();
+            t.insert(enc.as_str().into(), total.into());
+            group.bench_function(format!("{enc}_1-thread"), |b| {
+                b.iter(|| docs.iter().map(|d| tok.count_ordinary(d)).sum::<usize>())
+            });
+            group.bench_function(format!("{enc}_all-threads"), |b| {
+                b.iter(|| {
+                    docs.par_iter()
+                        .map(|d| tok.count_ordinary(d))
+                        .sum::<usize>()
+                })
+            });
+        }
+        group.finish();
+        totals.insert(name.into(), serde_json::Value::Object(t));
     }
-    group.finish();
     let out = target_dir()
         .join("bench-corpus")
         .join("spillway-counts.json");
-    if let Some(dir) = out.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
     let _ = std::fs::write(out, serde_json::Value::Object(totals).to_string());
 }
 

@@ -334,6 +334,10 @@ impl Catalog {
     /// The model called `name` (case-insensitive, aliases included). A dated or versioned
     /// spelling of a known model (`gpt-4o-2025-01-31`) resolves to that model.
     pub fn model(&self, name: &str) -> Option<&Model> {
+        // Fast path without allocating: the name as written is already a key.
+        if let Some(&i) = self.index.get(name) {
+            return Some(&self.models[i]);
+        }
         let key = name.trim().to_lowercase();
         if let Some(&i) = self.index.get(&key) {
             return Some(&self.models[i]);

@@ -28,10 +28,8 @@ use super::source::{Blocks, OpenFile, lines};
 use super::table::tick;
 use super::time::{from_unix_number, parse_datetime};
 use super::{BLOCK_BYTES, Emitter, IngestError, Parsed, Progress, PromptSource, RowCtx, RowResult};
-use crate::tokens::chat::{ChatRules, count_request, parse_request};
+use crate::tokens::chat::{ChatBody, ChatRules, Function, Message, Tool, count_body};
 use crate::tokens::tokenizer;
-
-const TIME_FIELDS: [&str; 5] = ["timestamp", "time", "created", "@timestamp", "ts"];
 
 #[derive(Deserialize, Default)]
 struct Usage {
@@ -115,120 +113,204 @@ fn parse_time(raw: &RawValue, name: &str) -> Result<i64, String> {
     from_unix_number(x).ok_or_else(bad)
 }
 
+/// The fields of a log line spillway reads, parsed in one pass (borrowing text when it has no
+/// escapes). The request body may be at the top level or under `request` / `body`.
+#[derive(Deserialize)]
+struct LogLine<'a> {
+    #[serde(default, borrow)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    time: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    created: Option<&'a RawValue>,
+    #[serde(default, borrow, rename = "@timestamp")]
+    at_timestamp: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    ts: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    request: Option<Body<'a>>,
+    #[serde(default, borrow)]
+    body: Option<Body<'a>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default, borrow)]
+    response: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    completion: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    messages: Option<Vec<Message<'a>>>,
+    #[serde(default, borrow)]
+    tools: Option<Vec<Tool<'a>>>,
+    #[serde(default, borrow)]
+    functions: Option<Vec<Function<'a>>>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    max_completion_tokens: Option<u64>,
+    #[serde(default, borrow)]
+    prompt: Option<Cow<'a, str>>,
+}
+
+/// A request body nested under `request` or `body`.
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(default, borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    messages: Option<Vec<Message<'a>>>,
+    #[serde(default, borrow)]
+    tools: Option<Vec<Tool<'a>>>,
+    #[serde(default, borrow)]
+    functions: Option<Vec<Function<'a>>>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    max_completion_tokens: Option<u64>,
+    #[serde(default, borrow)]
+    prompt: Option<Cow<'a, str>>,
+}
+
+/// A response object.
+#[derive(Deserialize)]
+struct Response<'a> {
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default, borrow)]
+    choices: Option<Vec<Choice<'a>>>,
+    #[serde(default, borrow)]
+    model: Option<Cow<'a, str>>,
+}
+
+/// Deserializes `text`; on failure, parses again with path tracking for a precise message
+/// (`messages[0].content: invalid type …`), prefixed with `at` when the value is nested.
+fn parse_json<'a, T: Deserialize<'a>>(text: &'a [u8], at: &str) -> Result<T, String> {
+    serde_json::from_slice(text).map_err(|_| {
+        let de = &mut serde_json::Deserializer::from_slice(text);
+        let err = match serde_path_to_error::deserialize::<_, T>(de) {
+            Ok(_) => return "malformed JSON".to_string(),
+            Err(e) => e,
+        };
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let place = match (at.is_empty(), path == ".") {
+            (true, true) => String::new(),
+            (true, false) => format!("{path}: "),
+            (false, true) => format!("{at}: "),
+            (false, false) => format!("{at}.{path}: "),
+        };
+        if inner.is_syntax() || inner.is_eof() {
+            format!("{place}not valid JSON ({inner})")
+        } else {
+            format!("{place}{inner}")
+        }
+    })
+}
+
 /// Parses one log line.
 fn parse_line<'a>(line: &'a [u8], e: &RowCtx<'_, '_>) -> RowResult<'a> {
-    let text = std::str::from_utf8(line)
-        .map_err(|err| format!("invalid UTF-8 at byte {} of the line", err.valid_up_to()))?;
-    let top = fields(text)?;
-    let (tname, traw) = TIME_FIELDS
-        .iter()
-        .find_map(|n| top.get(*n).map(|r| (*n, *r)))
-        .ok_or("no timestamp (expected one of: timestamp, time, created, @timestamp, ts)")?;
+    // serde_json checks UTF-8 inside strings as it parses; a whole-line pass is not needed.
+    if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err("not a JSON object".into());
+    }
+    let top: LogLine<'a> = parse_json(line, "")?;
+    let (tname, traw) = [
+        ("timestamp", top.timestamp),
+        ("time", top.time),
+        ("created", top.created),
+        ("@timestamp", top.at_timestamp),
+        ("ts", top.ts),
+    ]
+    .into_iter()
+    .find_map(|(n, r)| r.map(|r| (n, r)))
+    .ok_or("no timestamp (expected one of: timestamp, time, created, @timestamp, ts)")?;
     let t_us = parse_time(traw, tname)?;
 
-    // The request body: the line itself, or an object under `request` / `body`.
-    let nested: Option<(&'a str, &'static str, Fields<'a>)> =
-        if top.contains_key("messages") || top.contains_key("prompt") {
-            None
-        } else {
-            match ["request", "body"]
-                .iter()
-                .find_map(|k| top.get(*k).map(|r| (r.get(), *k)))
-            {
-                Some((raw, key)) if raw.trim_start().starts_with('{') => {
-                    Some((raw, key, fields(raw).map_err(|m| format!("{key}: {m}"))?))
-                }
-                Some((_, key)) => return Err(format!("{key}: expected a JSON object")),
-                None => None,
-            }
-        };
-    let (request, request_fields): (Option<(&'a str, &str)>, Option<&Fields<'a>>) = match &nested {
-        Some((raw, key, f)) => (Some((raw, key)), Some(f)),
-        None if top.contains_key("messages") || top.contains_key("prompt") => {
-            (Some((text, "")), Some(&top))
-        }
-        None => (None, None),
+    let has_top_body = top.messages.is_some() || top.prompt.is_some();
+    let nested: Option<(&Body<'a>, &'static str)> = if has_top_body {
+        None
+    } else {
+        [("request", &top.request), ("body", &top.body)]
+            .into_iter()
+            .find_map(|(k, b)| b.as_ref().map(|b| (b, k)))
     };
-    let response_fields = match top.get("response") {
+    let response: Option<Response<'a>> = match top.response {
         Some(r) if r.get().trim_start().starts_with('{') => {
-            Some(fields(r.get()).map_err(|m| format!("response: {m}"))?)
+            Some(parse_json(r.get().as_bytes(), "response")?)
         }
         _ => None,
     };
 
     let model: Option<Cow<'a, str>> = top
-        .get("model")
-        .and_then(|r| as_str(r))
-        .or_else(|| {
-            request_fields
-                .and_then(|f| f.get("model"))
-                .and_then(|r| as_str(r))
-        })
-        .or_else(|| {
-            response_fields
-                .as_ref()
-                .and_then(|f| f.get("model"))
-                .and_then(|r| as_str(r))
-        });
+        .model
+        .clone()
+        .or_else(|| nested.as_ref().and_then(|(b, _)| b.model.clone()))
+        .or_else(|| response.as_ref().and_then(|r| r.model.clone()));
     let (m, _) = e.resolver.resolve(model.as_deref());
     let tok = tokenizer(m.encoding());
 
-    let usage_raw = top.get("usage").copied().or_else(|| {
-        response_fields
+    // The body's fields, wherever they were.
+    let (messages, tools, functions, prompt_text, max_tokens, max_completion, key) = match &nested {
+        Some((b, key)) => (
+            &b.messages,
+            &b.tools,
+            &b.functions,
+            &b.prompt,
+            b.max_tokens,
+            b.max_completion_tokens,
+            *key,
+        ),
+        None => (
+            &top.messages,
+            &top.tools,
+            &top.functions,
+            &top.prompt,
+            top.max_tokens,
+            top.max_completion_tokens,
+            "",
+        ),
+    };
+    let max_tokens = max_completion
+        .or(max_tokens)
+        .or(top.max_tokens)
+        .map_or(Ok(0), |v| u32_of(v, "max_tokens"))?;
+    let counted: Option<Result<u32, String>> = if let Some(msgs) = messages {
+        let rules = ChatRules {
+            tokenizer: tok,
+            chat: m.chat,
+            tools: m.tools,
+            image: m.image,
+            allow_special: e.opts.allow_special,
+            default_image_size: None,
+        };
+        let body = ChatBody {
+            messages: msgs,
+            tools: tools.as_deref().unwrap_or(&[]),
+            functions: functions.as_deref().unwrap_or(&[]),
+        };
+        Some(
+            count_body(body, &rules, false)
+                .map(|c| c.prompt_tokens.min(u32::MAX as u64) as u32)
+                .map_err(|err| {
+                    if key.is_empty() {
+                        err.to_string()
+                    } else {
+                        format!("{key}.{err}")
+                    }
+                }),
+        )
+    } else {
+        prompt_text
             .as_ref()
-            .and_then(|f| f.get("usage").copied())
-    });
-    let usage: Option<Usage> = match usage_raw {
-        Some(r) if r.get() != "null" => {
-            Some(serde_json::from_str(r.get()).map_err(|err| format!("usage: {err}"))?)
-        }
-        _ => None,
+            .map(|p| Ok(tok.count(p, e.opts.allow_special) as u32))
     };
 
-    // Prompt: counted from the request body when there is one.
-    let mut max_tokens = 0;
-    let counted: Option<Result<u32, String>> = match (request, request_fields) {
-        (Some((raw, key)), Some(rf)) => {
-            let at = |m: String| {
-                if key.is_empty() {
-                    m
-                } else {
-                    format!("{key}.{m}")
-                }
-            };
-            if rf.contains_key("messages") {
-                match parse_request(raw) {
-                    Ok(req) => {
-                        max_tokens = req
-                            .max_tokens()
-                            .map_or(Ok(0), |v| u32_of(v, "max_tokens"))?;
-                        let rules = ChatRules {
-                            tokenizer: tok,
-                            chat: m.chat,
-                            tools: m.tools,
-                            image: m.image,
-                            allow_special: e.opts.allow_special,
-                            default_image_size: None,
-                        };
-                        Some(
-                            count_request(&req, &rules)
-                                .map(|c| c.prompt_tokens.min(u32::MAX as u64) as u32)
-                                .map_err(|err| at(err.to_string())),
-                        )
-                    }
-                    Err(err) => return Err(at(err.to_string())),
-                }
-            } else if let Some(p) = rf.get("prompt") {
-                let p = as_str(p).ok_or_else(|| at("prompt: expected a string".into()))?;
-                Some(Ok(tok.count(&p, e.opts.allow_special) as u32))
-            } else {
-                None
-            }
-        }
-        _ => None,
-    };
-    let usage_prompt = usage
+    let usage = top
+        .usage
         .as_ref()
+        .or_else(|| response.as_ref().and_then(|r| r.usage.as_ref()));
+    let usage_prompt = usage
         .and_then(|u| u.prompt_tokens)
         .map(|v| u32_of(v, "usage.prompt_tokens"))
         .transpose()?;
@@ -250,9 +332,7 @@ fn parse_line<'a>(line: &'a [u8], e: &RowCtx<'_, '_>) -> RowResult<'a> {
             return Err("no prompt: expected messages (top level or under request), a prompt string, or usage.prompt_tokens".into());
         }
     };
-
     let cached = usage
-        .as_ref()
         .and_then(|u| u.prompt_tokens_details.as_ref())
         .and_then(|d| d.cached_tokens)
         .map_or(Ok(0), |v| {
@@ -260,32 +340,49 @@ fn parse_line<'a>(line: &'a [u8], e: &RowCtx<'_, '_>) -> RowResult<'a> {
         })?;
 
     let mut no_completion = false;
-    let completion = match usage.as_ref().and_then(|u| u.completion_tokens) {
+    let completion = match usage.and_then(|u| u.completion_tokens) {
         Some(v) => u32_of(v, "usage.completion_tokens")?,
-        None => match completion_text(&top, response_fields.as_ref()) {
-            Some(t) => t
-                .iter()
-                .map(|s| tok.count(s, e.opts.allow_special) as u32)
-                .sum(),
-            None => {
-                no_completion = true;
-                0
+        None => {
+            let texts: Option<Vec<Cow<'a, str>>> = match (&response, top.response, &top.completion)
+            {
+                (Some(r), _, _) => r.choices.as_ref().map(|cs| {
+                    cs.iter()
+                        .filter_map(|ch| {
+                            ch.message
+                                .as_ref()
+                                .and_then(|m| m.content.clone())
+                                .or_else(|| ch.text.clone())
+                        })
+                        .collect()
+                }),
+                (None, Some(raw), _) => as_str(raw).map(|s| vec![s]),
+                (None, None, Some(c)) => Some(vec![c.clone()]),
+                _ => None,
+            };
+            match texts {
+                Some(t) => t
+                    .iter()
+                    .map(|s| tok.count(s, e.opts.allow_special) as u32)
+                    .sum(),
+                None => {
+                    no_completion = true;
+                    0
+                }
             }
-        },
+        }
     };
-    if max_tokens == 0
-        && let Some(v) = top
-            .get("max_tokens")
-            .and_then(|r| serde_json::from_str::<u64>(r.get()).ok())
-    {
-        max_tokens = u32_of(v, "max_tokens")?;
-    }
-    let dims = e
-        .opts
-        .by
-        .iter()
-        .map(|d| dimension(&top, d))
-        .collect::<Result<Vec<_>, _>>()?;
+    let dims = if e.opts.by.is_empty() {
+        Vec::new()
+    } else {
+        let text = std::str::from_utf8(line)
+            .map_err(|err| format!("invalid UTF-8 at byte {} of the line", err.valid_up_to()))?;
+        let fields = fields(text)?;
+        e.opts
+            .by
+            .iter()
+            .map(|d| dimension(&fields, d))
+            .collect::<Result<Vec<_>, _>>()?
+    };
     Ok(Parsed {
         t_us,
         prompt,
@@ -300,28 +397,6 @@ fn parse_line<'a>(line: &'a [u8], e: &RowCtx<'_, '_>) -> RowResult<'a> {
     })
 }
 
-/// Completion text of a line: `response.choices[].message.content` / `.text`, or a
-/// `completion` / `response` string.
-fn completion_text<'a>(
-    top: &Fields<'a>,
-    response: Option<&Fields<'a>>,
-) -> Option<Vec<Cow<'a, str>>> {
-    if let Some(r) = response
-        && let Some(c) = r.get("choices")
-        && let Ok(choices) = serde_json::from_str::<Vec<Choice<'a>>>(c.get())
-    {
-        let texts: Vec<Cow<'a, str>> = choices
-            .into_iter()
-            .filter_map(|ch| ch.message.and_then(|m| m.content).or(ch.text))
-            .collect();
-        return Some(texts);
-    }
-    ["completion", "response"]
-        .iter()
-        .find_map(|k| top.get(*k).and_then(|r| as_str(r)))
-        .map(|s| vec![s])
-}
-
 /// Reads a chat log in blocks; lines are parsed and tokenized in parallel.
 pub(crate) fn read(
     mut file: OpenFile,
@@ -330,7 +405,7 @@ pub(crate) fn read(
 ) -> Result<(), IngestError> {
     let consumed = file.consumed.clone();
     let mut last = 0;
-    let mut blocks = Blocks::new(&mut file.reader, 1, BLOCK_BYTES);
+    let mut blocks = Blocks::new(file.take_reader(), 1, BLOCK_BYTES);
     while let Some((block, first)) = blocks.next_block().map_err(|err| e.io(err))? {
         let ls = lines(&block, first);
         let rows: Vec<(u64, RowResult<'_>)> = {
@@ -341,6 +416,7 @@ pub(crate) fn read(
                 .collect()
         };
         e.emit(rows)?;
+        blocks.recycle(block);
         tick(&consumed, &mut last, progress);
     }
     Ok(())

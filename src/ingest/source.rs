@@ -216,40 +216,37 @@ fn detect(ext: &str, head: &[u8]) -> InputFormat {
     }
 }
 
-/// Reads a stream in line-aligned blocks of about `block_bytes`.
-pub(crate) struct Blocks<'r> {
-    reader: &'r mut dyn BufRead,
+impl OpenFile {
+    /// Takes the reader out (for a block reader thread); the file then reads as empty.
+    pub fn take_reader(&mut self) -> Box<dyn BufRead + Send> {
+        std::mem::replace(&mut self.reader, Box::new(io::empty()))
+    }
+}
+
+/// Cuts a stream into line-aligned blocks of about `block_bytes`.
+struct Splitter {
+    reader: Box<dyn BufRead + Send>,
     carry: Vec<u8>,
     eof: bool,
     next_line: u64,
     block_bytes: usize,
 }
 
-impl<'r> Blocks<'r> {
-    /// `first_line` is the number of the first line the reader will produce.
-    pub fn new(reader: &'r mut dyn BufRead, first_line: u64, block_bytes: usize) -> Self {
-        Blocks {
-            reader,
-            carry: Vec::new(),
-            eof: false,
-            next_line: first_line,
-            block_bytes,
-        }
-    }
-
-    /// The next block and the number of its first line; `None` at the end.
-    pub fn next_block(&mut self) -> io::Result<Option<(Vec<u8>, u64)>> {
+impl Splitter {
+    /// Fills `buf` (cleared; its allocation reused) with the next block.
+    fn next_block(&mut self, mut buf: Vec<u8>) -> io::Result<Option<(Vec<u8>, u64)>> {
         if self.eof && self.carry.is_empty() {
             return Ok(None);
         }
-        let mut buf = std::mem::take(&mut self.carry);
+        buf.clear();
+        buf.extend_from_slice(&self.carry);
+        self.carry.clear();
+        buf.reserve(self.block_bytes.saturating_sub(buf.len()));
         while !self.eof && (buf.len() < self.block_bytes || memchr::memrchr(b'\n', &buf).is_none())
         {
-            let want = self.block_bytes.saturating_sub(buf.len()).max(1 << 16);
-            let start = buf.len();
-            buf.resize(start + want, 0);
-            let n = self.reader.read(&mut buf[start..])?;
-            buf.truncate(start + n);
+            let want = self.block_bytes.saturating_sub(buf.len()).max(1 << 16) as u64;
+            // `take` + `read_to_end` appends without zero-filling the buffer first.
+            let n = (&mut self.reader).take(want).read_to_end(&mut buf)?;
             if n == 0 {
                 self.eof = true;
             }
@@ -257,7 +254,7 @@ impl<'r> Blocks<'r> {
         if !self.eof
             && let Some(last_nl) = memchr::memrchr(b'\n', &buf)
         {
-            self.carry = buf[last_nl + 1..].to_vec();
+            self.carry.extend_from_slice(&buf[last_nl + 1..]);
             buf.truncate(last_nl + 1);
         }
         if buf.is_empty() {
@@ -266,6 +263,60 @@ impl<'r> Blocks<'r> {
         let first = self.next_line;
         self.next_line += memchr::memchr_iter(b'\n', &buf).count() as u64;
         Ok(Some((buf, first)))
+    }
+}
+
+/// Line-aligned blocks of a stream, read (and decompressed) on a background thread one block
+/// ahead of the caller, so reading overlaps parsing. Buffers handed back with
+/// [`Blocks::recycle`] are refilled instead of allocating (and page-faulting) new ones.
+pub(crate) struct Blocks {
+    rx: std::sync::mpsc::Receiver<io::Result<(Vec<u8>, u64)>>,
+    spare: std::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl Blocks {
+    /// `first_line` is the number of the first line the reader will produce.
+    pub fn new(reader: Box<dyn BufRead + Send>, first_line: u64, block_bytes: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (spare, spares) = std::sync::mpsc::channel::<Vec<u8>>();
+        let mut splitter = Splitter {
+            reader,
+            carry: Vec::new(),
+            eof: false,
+            next_line: first_line,
+            block_bytes,
+        };
+        std::thread::spawn(move || {
+            loop {
+                let buf = spares.try_recv().unwrap_or_default();
+                match splitter.next_block(buf) {
+                    Ok(Some(b)) => {
+                        if tx.send(Ok(b)).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
+        });
+        Blocks { rx, spare }
+    }
+
+    /// Hands a processed block's buffer back for reuse.
+    pub fn recycle(&self, block: Vec<u8>) {
+        let _ = self.spare.send(block);
+    }
+
+    /// The next block and the number of its first line; `None` at the end.
+    pub fn next_block(&mut self) -> io::Result<Option<(Vec<u8>, u64)>> {
+        match self.rx.recv() {
+            Ok(r) => r.map(Some),
+            Err(_) => Ok(None),
+        }
     }
 }
 
@@ -350,10 +401,10 @@ mod tests {
     #[test]
     fn blocks_end_on_line_ends_and_number_lines() {
         let text = b"h\na,1\r\nb,2\n\nc,3";
-        let mut r: &[u8] = text;
+        let mut r: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
         let header = read_header(&mut r).unwrap().unwrap();
         assert_eq!(header, "h");
-        let mut blocks = Blocks::new(&mut r, 2, 4);
+        let mut blocks = Blocks::new(r, 2, 4);
         let mut all = Vec::new();
         while let Some((b, first)) = blocks.next_block().unwrap() {
             assert!(b.ends_with(b"\n") || b.ends_with(b"3"));

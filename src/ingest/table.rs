@@ -369,7 +369,7 @@ fn read_simple_csv(
     let ncols = header.len();
     let consumed = file.consumed.clone();
     let mut last = 0;
-    let mut blocks = Blocks::new(&mut file.reader, 2, BLOCK_BYTES);
+    let mut blocks = Blocks::new(file.take_reader(), 2, BLOCK_BYTES);
     while let Some((block, first)) = blocks.next_block().map_err(|err| e.io(err))? {
         let ls = lines(&block, first);
         let rows: Vec<(u64, RowResult<'_>)> = {
@@ -380,6 +380,7 @@ fn read_simple_csv(
                 .collect()
         };
         e.emit(rows)?;
+        blocks.recycle(block);
         tick(&consumed, &mut last, progress);
     }
     Ok(())
@@ -548,7 +549,7 @@ fn read_mooncake(
     e.set_relative();
     let consumed = file.consumed.clone();
     let mut last = 0;
-    let mut blocks = Blocks::new(&mut file.reader, 1, BLOCK_BYTES);
+    let mut blocks = Blocks::new(file.take_reader(), 1, BLOCK_BYTES);
     while let Some((block, first)) = blocks.next_block().map_err(|err| e.io(err))? {
         let ls = lines(&block, first);
         let rows: Vec<(u64, RowResult<'_>)> = ls
@@ -581,6 +582,7 @@ fn read_mooncake(
             })
             .collect();
         e.emit(rows)?;
+        blocks.recycle(block);
         tick(&consumed, &mut last, progress);
     }
     Ok(())

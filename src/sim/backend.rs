@@ -14,6 +14,10 @@
 //! counted at arrival with the estimate prompt + max_tokens. A request is rejected once a
 //! counter has reached its limit; the request that crosses the TPM limit is admitted. Windows
 //! are aligned to multiples of their length. Retry-After is the time to the window's end.
+//!
+//! Utilisation as Azure Monitor reports it ("PTUs consumed ÷ PTUs deployed" per minute; for
+//! Standard, tokens counted ÷ TPM limit) is measured apart from admission by [`Meter`]: the
+//! charge of the trailing 60 seconds over one minute of capacity, sampled every second.
 
 /// Outcome of an admission check.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,52 +39,23 @@ pub struct Bucket {
     drain_per_us: f64,
     size: f64,
     max_prompt: Option<u64>,
-    /// Per-second utilisation samples (level ÷ size at the end of each second), when kept.
-    samples: Option<Samples>,
-}
-
-/// Per-second samples from a start second.
-#[derive(Debug, Clone, Default)]
-pub struct Samples {
-    pub first_s: i64,
-    pub values: Vec<f32>,
 }
 
 impl Bucket {
-    pub fn new(
-        drain_per_us: f64,
-        size: f64,
-        max_prompt: Option<u64>,
-        start_us: i64,
-        sample: bool,
-    ) -> Self {
+    pub fn new(drain_per_us: f64, size: f64, max_prompt: Option<u64>, start_us: i64) -> Self {
         Bucket {
             level: 0.0,
             last_us: start_us,
             drain_per_us,
             size,
             max_prompt,
-            samples: sample.then(|| Samples {
-                first_s: start_us.div_euclid(1_000_000),
-                values: Vec::new(),
-            }),
         }
     }
 
-    /// Drains the bucket up to `now`, sampling every whole second passed.
+    /// Drains the bucket up to `now`.
     pub fn advance(&mut self, now: i64) {
         if now <= self.last_us {
             return;
-        }
-        if let Some(s) = &mut self.samples {
-            // Seconds whose end lies in (last, now].
-            let mut next_end = (s.first_s + s.values.len() as i64 + 1) * 1_000_000;
-            while next_end <= now {
-                let at =
-                    (self.level - self.drain_per_us * (next_end - self.last_us) as f64).max(0.0);
-                s.values.push((at / self.size) as f32);
-                next_end += 1_000_000;
-            }
         }
         self.level = (self.level - self.drain_per_us * (now - self.last_us) as f64).max(0.0);
         self.last_us = now;
@@ -109,13 +84,9 @@ impl Bucket {
         self.level = (self.level + delta).max(0.0);
     }
 
-    /// Current utilisation (1.0 = 100%).
-    pub fn utilisation(&self) -> f64 {
+    /// Current bucket level (1.0 = 100%).
+    pub fn level(&self) -> f64 {
         self.level / self.size
-    }
-
-    pub fn samples(&self) -> Option<&Samples> {
-        self.samples.as_ref()
     }
 }
 
@@ -130,18 +101,10 @@ pub struct Limits {
     tpm_used: f64,
     rpm_idx: i64,
     rpm_used: u64,
-    samples: Option<Samples>,
 }
 
 impl Limits {
-    pub fn new(
-        tpm_limit: u64,
-        rpm_limit: f64,
-        tpm_window_us: i64,
-        rpm_window_us: i64,
-        start_us: i64,
-        sample: bool,
-    ) -> Self {
+    pub fn new(tpm_limit: u64, rpm_limit: f64, tpm_window_us: i64, rpm_window_us: i64) -> Self {
         Limits {
             tpm_per_window: tpm_limit as f64 * tpm_window_us as f64 / 60e6,
             rpm_per_window: ((rpm_limit * rpm_window_us as f64 / 60e6).floor() as u64).max(1),
@@ -151,10 +114,6 @@ impl Limits {
             tpm_used: 0.0,
             rpm_idx: i64::MIN,
             rpm_used: 0,
-            samples: sample.then(|| Samples {
-                first_s: start_us.div_euclid(1_000_000),
-                values: Vec::new(),
-            }),
         }
     }
 
@@ -169,19 +128,6 @@ impl Limits {
     }
 
     fn roll(&mut self, now: i64) {
-        if let Some(s) = &mut self.samples {
-            let mut next_end = (s.first_s + s.values.len() as i64 + 1) * 1_000_000;
-            while next_end <= now {
-                let idx = (next_end - 1).div_euclid(self.tpm_window_us);
-                let used = if idx == self.tpm_idx {
-                    self.tpm_used
-                } else {
-                    0.0
-                };
-                s.values.push((used / self.tpm_per_window) as f32);
-                next_end += 1_000_000;
-            }
-        }
         let t = now.div_euclid(self.tpm_window_us);
         if t != self.tpm_idx {
             self.tpm_idx = t;
@@ -192,11 +138,6 @@ impl Limits {
             self.rpm_idx = r;
             self.rpm_used = 0;
         }
-    }
-
-    /// Brings the windows up to `now` (sampling).
-    pub fn advance(&mut self, now: i64) {
-        self.roll(now);
     }
 
     /// Admission of a request whose TPM estimate is `estimate` tokens.
@@ -216,14 +157,53 @@ impl Limits {
         self.tpm_used += estimate;
         Admit::Ok
     }
+}
 
-    /// Utilisation of the current TPM window (1.0 = the limit).
-    pub fn utilisation(&self) -> f64 {
-        self.tpm_used / self.tpm_per_window
+/// Charge over the trailing 60 s ÷ one minute of capacity, sampled at the end of every second.
+#[derive(Debug, Clone)]
+pub struct Meter {
+    per_minute: f64,
+    ring: [f64; 60],
+    sum: f64,
+    /// The second currently accumulating.
+    cur_s: i64,
+    /// First sampled second.
+    pub first_s: i64,
+    /// One value per second from `first_s` (1.0 = 100%).
+    pub values: Vec<f32>,
+}
+
+impl Meter {
+    pub fn new(per_minute: f64, start_us: i64) -> Self {
+        let s = start_us.div_euclid(1_000_000);
+        Meter {
+            per_minute,
+            ring: [0.0; 60],
+            sum: 0.0,
+            cur_s: s,
+            first_s: s,
+            values: Vec::new(),
+        }
     }
 
-    pub fn samples(&self) -> Option<&Samples> {
-        self.samples.as_ref()
+    /// Closes every second that ended by `now`.
+    pub fn advance(&mut self, now: i64) {
+        let s = now.div_euclid(1_000_000);
+        while self.cur_s < s {
+            self.values
+                .push((self.sum.max(0.0) / self.per_minute) as f32);
+            self.cur_s += 1;
+            let slot = self.cur_s.rem_euclid(60) as usize;
+            self.sum -= self.ring[slot];
+            self.ring[slot] = 0.0;
+        }
+    }
+
+    /// Records a charge (negative for a refund) at `now`.
+    pub fn add(&mut self, now: i64, amount: f64) {
+        self.advance(now);
+        self.ring[self.cur_s.rem_euclid(60) as usize] += amount;
+        self.sum += amount;
     }
 }
 
@@ -236,7 +216,7 @@ mod tests {
     #[test]
     fn bucket_admits_until_full_then_throttles_until_drained() {
         // 1,000 tokens per second drain, 60,000-token bucket.
-        let mut b = Bucket::new(1e-3, 60_000.0, None, 0, false);
+        let mut b = Bucket::new(1e-3, 60_000.0, None, 0);
         assert_eq!(b.admit(0, 0, 59_000.0), Admit::Ok);
         // Below 100%: admitted, and may go just over.
         assert_eq!(b.admit(0, 0, 5_000.0), Admit::Ok);
@@ -250,35 +230,46 @@ mod tests {
 
     #[test]
     fn completion_refunds_the_unused_estimate() {
-        let mut b = Bucket::new(1e-3, 1_000.0, None, 0, false);
+        let mut b = Bucket::new(1e-3, 1_000.0, None, 0);
         assert_eq!(b.admit(0, 0, 1_000.0), Admit::Ok);
         assert!(matches!(b.admit(0, 0, 1.0), Admit::Throttled { .. }));
         b.correct(0, -600.0);
         assert_eq!(b.admit(0, 0, 1.0), Admit::Ok);
-        assert!((b.utilisation() - 0.401).abs() < 1e-9);
+        assert!((b.level() - 0.401).abs() < 1e-9);
     }
 
     #[test]
     fn long_prompts_are_rejected_with_400() {
-        let mut b = Bucket::new(1e-3, 1_000.0, Some(128_000), 0, false);
+        let mut b = Bucket::new(1e-3, 1_000.0, Some(128_000), 0);
         assert_eq!(b.admit(0, 128_001, 1.0), Admit::TooLong);
         assert_eq!(b.admit(0, 128_000, 1.0), Admit::Ok);
     }
 
     #[test]
-    fn bucket_samples_each_second() {
-        let mut b = Bucket::new(1e-3, 10_000.0, None, 0, true);
-        b.admit(0, 0, 5_000.0);
-        b.advance(3 * S);
-        let v = &b.samples().unwrap().values;
-        assert_eq!(v.len(), 3);
-        assert!((v[0] - 0.4).abs() < 1e-6 && (v[2] - 0.2).abs() < 1e-6);
+    fn meter_reports_the_trailing_minute_over_capacity() {
+        // 6,000 per minute of capacity; 3,000 charged at 0.5 s, refund 1,000 at 1.5 s.
+        let mut m = Meter::new(6_000.0, 0);
+        m.add(S / 2, 3_000.0);
+        m.add(3 * S / 2, -1_000.0);
+        m.advance(62 * S);
+        let v = &m.values;
+        assert_eq!(v.len(), 62);
+        assert!((v[0] - 0.5).abs() < 1e-6);
+        assert!((v[1] - 1.0 / 3.0).abs() < 1e-6);
+        assert!(
+            (v[59] - 1.0 / 3.0).abs() < 1e-6,
+            "still inside the trailing minute"
+        );
+        assert!(
+            v[60] < 1e-6 && v[61] < 1e-6,
+            "both charges have left the window"
+        );
     }
 
     #[test]
     fn standard_rpm_window_holds_rpm_over_six_per_ten_seconds() {
         // 10,000 TPM -> 60 RPM -> 10 requests per 10 s window.
-        let mut l = Limits::new(10_000, 60.0, 60 * S, 10 * S, 0, false);
+        let mut l = Limits::new(10_000, 60.0, 60 * S, 10 * S);
         for _ in 0..10 {
             assert_eq!(l.admit(S, 1.0), Admit::Ok);
         }
@@ -293,7 +284,7 @@ mod tests {
 
     #[test]
     fn standard_tpm_counter_resets_each_minute() {
-        let mut l = Limits::new(1_000, 1_000.0, 60 * S, 10 * S, 0, false);
+        let mut l = Limits::new(1_000, 1_000.0, 60 * S, 10 * S);
         assert_eq!(l.admit(0, 900.0), Admit::Ok);
         // Crossing request admitted, the next one throttled until the minute ends.
         assert_eq!(l.admit(S, 200.0), Admit::Ok);

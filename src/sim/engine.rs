@@ -1,10 +1,16 @@
 //! The event loop.
 //!
-//! Arrivals come from the (sorted) request slice and are merged with a binary heap of pending
-//! events; equal times pop in insertion order (sequence numbers), arrivals first. Work that
-//! takes no simulated time (a round trip of 0, a gateway re-route) is done inline, so a request
-//! served on its first attempt costs a single heap event. Choices made here:
-//! * the round trip of a deployment's region is split evenly: half to reach it, half back;
+//! Arrivals come from the (sorted) request slice and are merged with the pending events; equal
+//! times pop in insertion order (sequence numbers), arrivals first. Events that follow "now" by
+//! a constant delay (a region's round trip: an answer reaching the gateway) go to one FIFO
+//! queue per delay, which stays sorted by construction; only events with variable delays
+//! (completions, retries, timeouts) go through the binary heap. Work that takes no simulated
+//! time (a gateway re-route) is done inline, so a request served on its first attempt costs
+//! one heap event. Choices made here:
+//! * admission is decided when the request leaves the gateway, and the region's round trip
+//!   delays the answer (a 429 reaches the gateway one round trip later, a completion one round
+//!   trip after the work ends); the deployment's state thus runs half a round trip (tens of
+//!   milliseconds) ahead of the real service, which keeps one event per request;
 //! * a client attempt that would outlast `timeout_s` is abandoned at the timeout: the backend
 //!   still does (and is charged for) the work, the late answer is ignored, and the client
 //!   retries as for any failure without Retry-After;
@@ -15,10 +21,11 @@
 //!   when the Standard deployment refuses too, the provisioned 429 (or 400) is returned.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
-use super::backend::{Admit, Bucket, Limits};
+use super::backend::{Admit, Bucket, Limits, Meter};
 use super::gateway::{Choice, GatewayState, Outcome, Retry};
+use super::hist::Hist;
 use super::topology::{Admission, Topology};
 use super::{
     DeploymentReport, Failures, Latency, RequestOutcome, Rng, Series, SimOptions, SimReport,
@@ -36,8 +43,6 @@ const TIMEOUT: u16 = 408;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// The request reaches deployment `dep`.
-    AtBackend,
     /// Deployment `dep` finished; `x` holds the admission estimate (f64 bits).
     Done,
     /// A response from `dep` reaches the gateway: `status`, `x` = Retry-After µs (-1: none).
@@ -59,6 +64,8 @@ struct Ev {
     attempt: u32,
     dep: u16,
     status: u16,
+    /// Gateway instance (high byte) and backend index (low byte) of the attempt.
+    via: u16,
     kind: Kind,
 }
 
@@ -72,8 +79,14 @@ impl Ev {
             attempt,
             dep: 0,
             status: 0,
+            via: 0,
             kind,
         }
+    }
+
+    fn via(mut self, via: u16) -> Ev {
+        self.via = via;
+        self
     }
 
     fn at(mut self, dep: usize) -> Ev {
@@ -121,6 +134,72 @@ struct ReqState {
     sent: i64,
 }
 
+/// Progress of the requests in flight: a slab of [`ReqState`] reused as requests finish, and a
+/// map from request to slot. Memory is 4 bytes per request plus the states of those in flight
+/// (a week of traffic would otherwise need a state per request).
+struct States {
+    slot_of: Vec<u32>,
+    slab: Vec<ReqState>,
+    free: Vec<u32>,
+}
+
+/// `slot_of` marks: never seen, and finished.
+const NO_SLOT: u32 = u32::MAX;
+const FINISHED: u32 = u32::MAX - 1;
+
+impl States {
+    fn new(n: usize) -> Self {
+        States {
+            slot_of: vec![NO_SLOT; n],
+            slab: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// A copy of the state (a finished request reads as `done`).
+    #[inline]
+    fn get(&self, req: u32) -> ReqState {
+        match self.slot_of[req as usize] {
+            NO_SLOT => ReqState::default(),
+            FINISHED => ReqState {
+                done: true,
+                ..ReqState::default()
+            },
+            s => self.slab[s as usize],
+        }
+    }
+
+    /// The state of a live request, allocated on first use.
+    #[inline]
+    fn get_mut(&mut self, req: u32) -> &mut ReqState {
+        let s = self.slot_of[req as usize];
+        let s = if s == NO_SLOT || s == FINISHED {
+            let slot = match self.free.pop() {
+                Some(f) => f,
+                None => {
+                    self.slab.push(ReqState::default());
+                    (self.slab.len() - 1) as u32
+                }
+            };
+            self.slab[slot as usize] = ReqState::default();
+            self.slot_of[req as usize] = slot;
+            slot
+        } else {
+            s
+        };
+        &mut self.slab[s as usize]
+    }
+
+    /// The request is answered or has failed: its slot is reused.
+    fn finish(&mut self, req: u32) {
+        let s = self.slot_of[req as usize];
+        if s != NO_SLOT && s != FINISHED {
+            self.free.push(s);
+        }
+        self.slot_of[req as usize] = FINISHED;
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct DepStats {
     attempts: u64,
@@ -142,17 +221,23 @@ enum Adm {
 struct Sim<'a> {
     topo: &'a Topology,
     reqs: &'a [SimRequest],
-    state: Vec<ReqState>,
+    state: States,
+    /// Attempt ids are unique across the run, so a late answer never matches a newer attempt.
+    next_attempt: u32,
     heap: BinaryHeap<Ev>,
+    /// (delay, events scheduled `delay` after their creation, in time order).
+    fifos: Vec<(i64, VecDeque<Ev>)>,
     seq: u64,
     rng: Rng,
     gw: GatewayState,
     adm: Vec<Adm>,
+    /// Azure-style utilisation per deployment.
+    meters: Vec<Meter>,
     stats: Vec<DepStats>,
     /// Gateway priority per deployment (None: reached only by spillover).
     priority: Vec<Option<u32>>,
     p1: u32,
-    latencies: Vec<u32>,
+    latencies: Hist,
     failures: Failures,
     succeeded: u64,
     failed: u64,
@@ -164,6 +249,11 @@ struct Sim<'a> {
     timeline: Option<Timeline>,
     record: Option<Vec<RequestOutcome>>,
     last_t: i64,
+    /// Latest time an answer reached a client.
+    end_t: i64,
+    /// Successful answers change nothing at the gateway for the APIM policies without a token
+    /// limit, so they are settled when the deployment finishes instead of as an event.
+    success_inline: bool,
 }
 
 /// Runs the simulation of `reqs` (sorted by arrival) through `topo`.
@@ -184,7 +274,6 @@ pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> SimReport 
                 bucket_tokens,
                 max_prompt_tokens,
                 start,
-                true,
             )),
             Admission::Standard {
                 tpm_limit,
@@ -196,9 +285,17 @@ pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> SimReport 
                 rpm_limit,
                 tpm_window_us,
                 rpm_window_us,
-                start,
-                true,
             )),
+        })
+        .collect();
+    let meters = deps
+        .iter()
+        .map(|d| {
+            let per_minute = match d.admission {
+                Admission::Provisioned { drain_per_us, .. } => drain_per_us * 60e6,
+                Admission::Standard { tpm_limit, .. } => tpm_limit as f64,
+            };
+            Meter::new(per_minute, start)
         })
         .collect();
     let limits = topo
@@ -224,12 +321,15 @@ pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> SimReport 
     let mut sim = Sim {
         topo,
         reqs,
-        state: vec![ReqState::default(); reqs.len()],
+        state: States::new(reqs.len()),
+        next_attempt: 0,
         heap: BinaryHeap::with_capacity(1024),
+        fifos: Vec::new(),
         seq: 0,
         rng: Rng::new(opts.seed),
         gw: GatewayState::new(&topo.gateway, limits),
         adm,
+        meters,
         stats: vec![DepStats::default(); deps.len()],
         p1: topo
             .gateway
@@ -239,7 +339,7 @@ pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> SimReport 
             .min()
             .unwrap_or(1),
         priority,
-        latencies: Vec::with_capacity(reqs.len()),
+        latencies: Hist::default(),
         failures: Failures::default(),
         succeeded: 0,
         failed: 0,
@@ -257,6 +357,8 @@ pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> SimReport 
             .record
             .then(|| vec![RequestOutcome::default(); reqs.len()]),
         last_t: start,
+        end_t: start,
+        success_inline: !topo.gateway.policy.is_litellm() && topo.gateway.token_limit.is_none(),
     };
     sim.run_loop();
     sim.report(start)
@@ -270,53 +372,100 @@ impl Sim<'_> {
         self.heap.push(ev);
     }
 
+    /// Schedules `ev`, which happens a constant `delay` after now: FIFO order is time order.
+    fn push_delayed(&mut self, mut ev: Ev, delay: i64) {
+        self.seq += 1;
+        ev.seq = self.seq;
+        match self.fifos.iter_mut().find(|(d, _)| *d == delay) {
+            Some((_, q)) => q.push_back(ev),
+            None => self.fifos.push((delay, VecDeque::from([ev]))),
+        }
+    }
+
+    /// The earliest pending event's (time, source): `usize::MAX` for the heap, else a FIFO.
+    #[inline]
+    fn next_source(&self) -> Option<(i64, usize)> {
+        let mut best: Option<(i64, u64, usize)> =
+            self.heap.peek().map(|e| (e.t, e.seq, usize::MAX));
+        for (i, (_, q)) in self.fifos.iter().enumerate() {
+            if let Some(e) = q.front()
+                && best.is_none_or(|(t, s, _)| (e.t, e.seq) < (t, s))
+            {
+                best = Some((e.t, e.seq, i));
+            }
+        }
+        best.map(|(t, _, i)| (t, i))
+    }
+
+    fn pop_from(&mut self, source: usize) -> Option<Ev> {
+        if source == usize::MAX {
+            self.heap.pop()
+        } else {
+            self.fifos[source].1.pop_front()
+        }
+    }
+
     fn run_loop(&mut self) {
         let mut next = 0usize;
         loop {
             let arrival = self.reqs.get(next).map(|r| r.t_us);
-            let event = self.heap.peek().map(|e| e.t);
+            let event = self.next_source();
             match (arrival, event) {
                 (None, None) => break,
-                (Some(a), e) if e.is_none_or(|t| a <= t) => {
+                (Some(a), e) if e.is_none_or(|(t, _)| a <= t) => {
                     self.last_t = a;
                     self.client_send(next as u32, a);
                     next += 1;
                 }
-                _ => {
-                    let Some(ev) = self.heap.pop() else { break };
+                (_, Some((_, source))) => {
+                    let Some(ev) = self.pop_from(source) else {
+                        break;
+                    };
                     self.last_t = ev.t;
                     self.handle(ev);
                 }
+                (_, None) => break,
             }
         }
     }
 
     fn handle(&mut self, ev: Ev) {
         match ev.kind {
-            Kind::AtBackend => self.at_backend(ev.req, ev.dep as usize, ev.t, ev.attempt),
             Kind::Done => self.done(
                 ev.req,
                 ev.dep as usize,
                 ev.t,
                 ev.attempt,
+                ev.via,
                 f64::from_bits(ev.x as u64),
             ),
             Kind::Response => {
                 let ra = (ev.x >= 0).then_some(ev.x);
-                self.response(ev.req, ev.dep as usize, ev.t, ev.attempt, ev.status, ra)
+                self.response(
+                    ev.req,
+                    ev.dep as usize,
+                    ev.t,
+                    ev.attempt,
+                    ev.via,
+                    ev.status,
+                    ra,
+                )
             }
             Kind::GatewayRetry => {
-                let st = self.state[ev.req as usize];
+                let st = self.state.get(ev.req);
                 if st.attempt == ev.attempt && !st.done {
                     self.route(ev.req, st.inst as usize, ev.t);
                 }
             }
             Kind::ClientRetry => self.client_send(ev.req, ev.t),
             Kind::ClientTimeout => {
-                let st = &mut self.state[ev.req as usize];
+                let st = self.state.get(ev.req);
                 if st.attempt == ev.attempt && !st.done {
                     // Invalidate the abandoned attempt: its late answer will be ignored.
-                    st.attempt += 1;
+                    self.state.get_mut(ev.req).attempt = u32::MAX;
+                    if let Some(rec) = &mut self.record {
+                        rec[ev.req as usize].last_attempt = u32::MAX;
+                    }
                     self.client_failure(ev.req, ev.t, TIMEOUT, None);
                 }
             }
@@ -331,8 +480,13 @@ impl Sim<'_> {
         } else {
             0
         };
-        let st = &mut self.state[req as usize];
-        st.attempt += 1;
+        self.next_attempt = self.next_attempt.wrapping_add(1);
+        let attempt = self.next_attempt;
+        if let Some(rec) = &mut self.record {
+            rec[req as usize].last_attempt = attempt;
+        }
+        let st = self.state.get_mut(req);
+        st.attempt = attempt;
         st.gw_tries = 0;
         st.inst = inst as u16;
         st.attempt_start = now;
@@ -345,7 +499,7 @@ impl Sim<'_> {
     }
 
     fn failures_pending_token_limit(&mut self, req: u32, now: i64, ra: i64) {
-        let st = &self.state[req as usize];
+        let st = self.state.get(req);
         if st.client_tries as u32 >= self.topo.client.max_retries {
             self.failures.token_limit += 1;
             self.finish_failed(req);
@@ -370,7 +524,7 @@ impl Sim<'_> {
     fn dispatch(&mut self, req: u32, inst: usize, b: usize, now: i64, fallback: bool) {
         let dep = self.topo.gateway.backends[b].deployment;
         self.gw.on_dispatch(inst, b);
-        let st = &mut self.state[req as usize];
+        let st = self.state.get_mut(req);
         st.backend = b as u16;
         st.fallback = fallback;
         st.sent = now;
@@ -378,17 +532,13 @@ impl Sim<'_> {
         let deadline = st.attempt_start + self.topo.client.timeout_us;
         let topo = self.topo;
         let d = &topo.deployments[dep];
-        let half = self.topo.regions[d.region].rtt_us / 2;
+        let rtt = self.topo.regions[d.region].rtt_us;
         // A timeout can only strike if the answer could come after the deadline.
         let r = self.reqs[req as usize];
-        if now + 2 * half + service_us(d.ttft_us, d.output_tokens_per_s, r.completion) > deadline {
+        if now + rtt + service_us(d.ttft_us, d.output_tokens_per_s, r.completion) > deadline {
             self.push(Ev::new(deadline, Kind::ClientTimeout, req, attempt));
         }
-        if half == 0 {
-            self.at_backend(req, dep, now, attempt);
-        } else {
-            self.push(Ev::new(now + half, Kind::AtBackend, req, attempt).at(dep));
-        }
+        self.at_backend(req, dep, now, attempt);
     }
 
     fn count(&mut self, dep: usize, now: i64, f: impl Fn(&mut Series)) {
@@ -426,7 +576,10 @@ impl Sim<'_> {
             _ => unreachable_admission(),
         };
         match admit {
-            Admit::Ok => Ok(estimate),
+            Admit::Ok => {
+                self.meters[dep].add(now, estimate);
+                Ok(estimate)
+            }
             Admit::Throttled { retry_after_us } => {
                 self.stats[dep].throttled += 1;
                 self.count(dep, now, |s| s.throttled[i] += 1);
@@ -449,7 +602,9 @@ impl Sim<'_> {
     fn at_backend(&mut self, req: u32, dep: usize, now: i64, attempt: u32) {
         let topo = self.topo;
         let d = &topo.deployments[dep];
-        let half = self.topo.regions[d.region].rtt_us / 2;
+        let rtt = self.topo.regions[d.region].rtt_us;
+        let st = self.state.get(req);
+        let via = (st.inst << 8) | st.backend;
         let (served_by, result) = match self.admit(req, dep, now) {
             Ok(est) => (dep, Ok(est)),
             Err(err) => match d.spillover {
@@ -471,24 +626,25 @@ impl Sim<'_> {
                 self.push(
                     Ev::new(end, Kind::Done, req, attempt)
                         .at(served_by)
-                        .with(0, est.to_bits() as i64),
+                        .with(0, est.to_bits() as i64)
+                        .via(via),
                 );
             }
             Err((status, ra)) => {
-                if half == 0 {
-                    self.response(req, dep, now, attempt, status, ra);
+                if rtt == 0 {
+                    self.response(req, dep, now, attempt, via, status, ra);
                 } else {
-                    self.push(
-                        Ev::new(now + half, Kind::Response, req, attempt)
-                            .at(dep)
-                            .with(status, ra.unwrap_or(-1)),
-                    );
+                    let ev = Ev::new(now + rtt, Kind::Response, req, attempt)
+                        .at(dep)
+                        .with(status, ra.unwrap_or(-1))
+                        .via(via);
+                    self.push_delayed(ev, rtt);
                 }
             }
         }
     }
 
-    fn done(&mut self, req: u32, dep: usize, now: i64, attempt: u32, est: f64) {
+    fn done(&mut self, req: u32, dep: usize, now: i64, attempt: u32, via: u16, est: f64) {
         let r = self.reqs[req as usize];
         let topo = self.topo;
         let d = &topo.deployments[dep];
@@ -498,34 +654,48 @@ impl Sim<'_> {
             let actual =
                 (r.prompt - r.cached.min(r.prompt)) as f64 + output_weight * r.completion as f64;
             b.correct(now, actual - est);
+            self.meters[dep].add(now, actual - est);
         }
-        let half = self.topo.regions[d.region].rtt_us / 2;
-        if half == 0 {
-            self.response(req, dep, now, attempt, 200, None);
+        let rtt = self.topo.regions[d.region].rtt_us;
+        if rtt == 0 || self.success_inline {
+            // Nothing else can depend on this answer before it lands (see `success_inline`):
+            // settle it now, stamped with its arrival time at the gateway.
+            self.response(req, dep, now + rtt, attempt, via, 200, None);
         } else {
-            self.push(
-                Ev::new(now + half, Kind::Response, req, attempt)
-                    .at(dep)
-                    .with(200, -1),
-            );
+            let ev = Ev::new(now + rtt, Kind::Response, req, attempt)
+                .at(dep)
+                .with(200, -1)
+                .via(via);
+            self.push_delayed(ev, rtt);
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn response(
         &mut self,
         req: u32,
         dep: usize,
         now: i64,
         attempt: u32,
+        via: u16,
         status: u16,
         ra: Option<i64>,
     ) {
-        let st = self.state[req as usize];
-        let b = st.backend as usize;
+        let st = self.state.get(req);
+        let (inst, b) = ((via >> 8) as usize, (via & 0xff) as usize);
         let r = self.reqs[req as usize];
+        let live = st.attempt == attempt && !st.done;
         let outcome = if status == 200 {
+            let latency_us = if live {
+                now - st.sent
+            } else {
+                // The attempt's state is gone: its latency is its service time and round trip.
+                let d = &self.topo.deployments[dep];
+                service_us(d.ttft_us, d.output_tokens_per_s, r.completion)
+                    + self.topo.regions[d.region].rtt_us
+            };
             Outcome::Ok {
-                latency_us: now - st.sent,
+                latency_us,
                 tokens: r.prompt as u64 + r.completion as u64,
                 completion: r.completion as u64,
             }
@@ -535,24 +705,22 @@ impl Sim<'_> {
                 retry_after_us: ra,
             }
         };
-        let inst = st.inst as usize;
         if status == 200
-            && st.attempt == attempt
             && let Some(rec) = &mut self.record
+            && rec[req as usize].last_attempt == attempt
         {
-            // Every success of the live attempt, even one arriving after the request is done:
-            // the invariant "answered at most once" is checked on this count.
+            // Every success of the latest attempt, even one arriving after the request is
+            // done: the invariant "answered at most once" is checked on this count.
             rec[req as usize].answers += 1;
         }
-        let stale = st.attempt != attempt || st.done;
-        if !stale || status == 200 {
+        if live || status == 200 {
             self.gw.on_result(inst, now, b, outcome);
         }
         if status == 200 {
             // Work done is work billed, whether or not the client still waits for it.
             self.serve(req, dep, now);
         }
-        if stale {
+        if !live {
             return;
         }
         if status == 200 {
@@ -564,7 +732,7 @@ impl Sim<'_> {
             return;
         }
         let tries = st.gw_tries as u32 + 1;
-        self.state[req as usize].gw_tries = tries.min(u16::MAX as u32) as u16;
+        self.state.get_mut(req).gw_tries = tries.min(u16::MAX as u32) as u16;
         match self.gw.retry(inst, now, tries, outcome, &mut self.rng) {
             Retry::Now => {
                 self.gateway_retries += 1;
@@ -606,7 +774,8 @@ impl Sim<'_> {
 
     fn finish_ok(&mut self, req: u32, dep: usize, now: i64) {
         let r = self.reqs[req as usize];
-        self.state[req as usize].done = true;
+        self.end_t = self.end_t.max(now);
+        self.state.finish(req);
         self.succeeded += 1;
         let tokens = r.prompt as u64 + r.completion as u64;
         self.served_tokens += tokens;
@@ -614,9 +783,7 @@ impl Sim<'_> {
             self.outside_p1_requests += 1;
             self.outside_p1_tokens += tokens;
         }
-        // Latency in units of 10 µs (u32 holds 11.9 hours).
-        let lat = ((now - r.t_us).max(0) / 10).min(u32::MAX as i64) as u32;
-        self.latencies.push(lat);
+        self.latencies.add((now - r.t_us).max(0) as u64);
         if let Some(rec) = &mut self.record {
             let o = &mut rec[req as usize];
             o.served_by = Some(dep);
@@ -627,14 +794,14 @@ impl Sim<'_> {
     }
 
     fn finish_failed(&mut self, req: u32) {
-        self.state[req as usize].done = true;
+        self.state.finish(req);
         self.failed += 1;
     }
 
     /// The client sees a failure: retry with backoff or give up.
     fn client_failure(&mut self, req: u32, now: i64, status: u16, ra: Option<i64>) {
         let retryable = status == TIMEOUT || status == 429 || status >= 500;
-        let st = self.state[req as usize];
+        let st = self.state.get(req);
         if retryable && (st.client_tries as u32) < self.topo.client.max_retries {
             self.schedule_client_retry(req, now, ra);
             return;
@@ -659,7 +826,7 @@ impl Sim<'_> {
             rec[req as usize].client_retries += 1;
         }
         let c = self.topo.client;
-        let st = &mut self.state[req as usize];
+        let st = self.state.get_mut(req);
         let n = st.client_tries as i32;
         st.client_tries += 1;
         let wait = match ra {
@@ -683,15 +850,12 @@ impl Sim<'_> {
     }
 
     fn report(mut self, start: i64) -> SimReport {
-        let end = self.last_t.max(start);
+        let end = self.last_t.max(self.end_t).max(start);
         let end_s = (end + 999_999)
             .div_euclid(1_000_000)
             .max(start.div_euclid(1_000_000) + 1);
-        for a in &mut self.adm {
-            match a {
-                Adm::Bucket(b) => b.advance(end_s * 1_000_000),
-                Adm::Limits(l) => l.advance(end_s * 1_000_000),
-            }
+        for m in &mut self.meters {
+            m.advance(end_s * 1_000_000);
         }
         let hours = (end - start).max(0) as f64 / 3.6e9;
         let topo = self.topo;
@@ -700,10 +864,7 @@ impl Sim<'_> {
         let mut incomplete = false;
         for (i, d) in topo.deployments.iter().enumerate() {
             let s = &self.stats[i];
-            let samples: &[f32] = match &self.adm[i] {
-                Adm::Bucket(b) => b.samples().map_or(&[], |x| &x.values),
-                Adm::Limits(l) => l.samples().map_or(&[], |x| &x.values),
-            };
+            let samples: &[f32] = &self.meters[i].values;
             let (mean, p95, max) = util_stats(samples);
             let (dep_cost, reserved) = if d.is_provisioned() {
                 let reserved = d
@@ -756,7 +917,14 @@ impl Sim<'_> {
                 s.utilisation.resize(tl.seconds, 0.0);
             }
         }
-        let latency = latency_stats(&mut self.latencies);
+        let h = &self.latencies;
+        let latency = Latency {
+            p50: h.quantile(0.5) / 1e3,
+            p95: h.quantile(0.95) / 1e3,
+            p99: h.quantile(0.99) / 1e3,
+            mean: h.mean() / 1e3,
+            max: h.max() as f64 / 1e3,
+        };
         let arrived = self.reqs.len() as u64;
         SimReport {
             arrived,
@@ -790,7 +958,8 @@ fn unreachable_admission() -> ! {
 
 /// Time to first token plus decoding time.
 fn service_us(ttft_us: f64, tps: f64, completion: u32) -> i64 {
-    (ttft_us + completion as f64 / tps * 1e6).round() as i64
+    // Truncated to the microsecond (a cast, cheaper than rounding on the hot path).
+    (ttft_us + completion as f64 / tps * 1e6) as i64
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -821,34 +990,4 @@ fn percentile_f32(v: &mut [f32], p: f64) -> f64 {
     }
     let b = rest.iter().copied().fold(f32::INFINITY, f32::min) as f64;
     a + (b - a) * frac
-}
-
-fn latency_stats(v: &mut [u32]) -> Latency {
-    if v.is_empty() {
-        return Latency::default();
-    }
-    let to_ms = |x: f64| x / 100.0;
-    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
-    let max = *v.iter().max().unwrap_or(&0) as f64;
-    let mut q = |p: f64| -> f64 {
-        let pos = p * (v.len() - 1) as f64;
-        let lo = pos.floor() as usize;
-        let frac = pos - lo as f64;
-        let (_, a, rest) = v.select_nth_unstable(lo);
-        let a = *a as f64;
-        if frac == 0.0 || rest.is_empty() {
-            a
-        } else {
-            let b = *rest.iter().min().unwrap_or(&0) as f64;
-            a + (b - a) * frac
-        }
-    };
-    let (p50, p95, p99) = (q(0.5), q(0.95), q(0.99));
-    Latency {
-        p50: to_ms(p50),
-        p95: to_ms(p95),
-        p99: to_ms(p99),
-        mean: to_ms(mean),
-        max: to_ms(max),
-    }
 }

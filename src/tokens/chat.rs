@@ -247,14 +247,45 @@ pub struct ChatCount {
     pub parts: Vec<ChatPartCount>,
 }
 
-/// Counts the prompt tokens of `req` under `rules`.
+/// The parts of a request that cost prompt tokens (borrowed from wherever they were parsed).
+#[derive(Debug, Clone, Copy)]
+pub struct ChatBody<'r, 'a> {
+    pub messages: &'r [Message<'a>],
+    pub tools: &'r [Tool<'a>],
+    pub functions: &'r [Function<'a>],
+}
+
+impl<'r, 'a> From<&'r ChatRequest<'a>> for ChatBody<'r, 'a> {
+    fn from(req: &'r ChatRequest<'a>) -> Self {
+        ChatBody {
+            messages: &req.messages,
+            tools: req.tools.as_deref().unwrap_or(&[]),
+            functions: req.functions.as_deref().unwrap_or(&[]),
+        }
+    }
+}
+
+/// Counts the prompt tokens of `req` under `rules`, with the per-message breakdown.
 pub fn count_request(req: &ChatRequest<'_>, rules: &ChatRules<'_>) -> Result<ChatCount, ChatError> {
+    count_body(ChatBody::from(req), rules, true)
+}
+
+/// Counts the prompt tokens of `body`; the breakdown (`parts`) is filled when `breakdown`.
+pub fn count_body(
+    body: ChatBody<'_, '_>,
+    rules: &ChatRules<'_>,
+    breakdown: bool,
+) -> Result<ChatCount, ChatError> {
     let t = rules.tokenizer;
     let text = |s: &str| t.count(s, rules.allow_special) as i64;
-    let mut parts = Vec::with_capacity(req.messages.len() + 2);
+    let mut parts = Vec::with_capacity(if breakdown {
+        body.messages.len() + 2
+    } else {
+        0
+    });
     let mut total: i64 = 0;
     let mut images: u64 = 0;
-    for (i, m) in req.messages.iter().enumerate() {
+    for (i, m) in body.messages.iter().enumerate() {
         let mut n = rules.chat.tokens_per_message + text(&m.role);
         match &m.content {
             Content::None => {}
@@ -289,18 +320,19 @@ pub fn count_request(req: &ChatRequest<'_>, rules: &ChatRules<'_>) -> Result<Cha
             n += text(r);
         }
         total += n;
-        parts.push(ChatPartCount {
-            part: format!("messages[{i}]"),
-            role: Some(m.role.to_string()),
-            tokens: n,
-        });
+        if breakdown {
+            parts.push(ChatPartCount {
+                part: format!("messages[{i}]"),
+                role: Some(m.role.to_string()),
+                tokens: n,
+            });
+        }
     }
-    let functions: Vec<&Function<'_>> = req
+    let functions: Vec<&Function<'_>> = body
         .tools
         .iter()
-        .flatten()
         .map(|t| &t.function)
-        .chain(req.functions.iter().flatten())
+        .chain(body.functions.iter())
         .collect();
     if !functions.is_empty() {
         let c = rules.tools.ok_or_else(|| ChatError {
@@ -309,22 +341,26 @@ pub fn count_request(req: &ChatRequest<'_>, rules: &ChatRules<'_>) -> Result<Cha
         })?;
         let n = count_tools(&functions, &c, &text);
         total += n;
-        parts.push(ChatPartCount {
-            part: format!(
-                "tools ({} function{})",
-                functions.len(),
-                if functions.len() == 1 { "" } else { "s" }
-            ),
-            role: None,
-            tokens: n,
-        });
+        if breakdown {
+            parts.push(ChatPartCount {
+                part: format!(
+                    "tools ({} function{})",
+                    functions.len(),
+                    if functions.len() == 1 { "" } else { "s" }
+                ),
+                role: None,
+                tokens: n,
+            });
+        }
     }
     total += rules.chat.reply_priming;
-    parts.push(ChatPartCount {
-        part: "reply priming".into(),
-        role: None,
-        tokens: rules.chat.reply_priming,
-    });
+    if breakdown {
+        parts.push(ChatPartCount {
+            part: "reply priming".into(),
+            role: None,
+            tokens: rules.chat.reply_priming,
+        });
+    }
     Ok(ChatCount {
         prompt_tokens: total.max(0) as u64,
         image_tokens: images,

@@ -144,9 +144,20 @@ pub struct Tokenizer {
     specials: FxHashMap<String, u32>,
 }
 
-/// Memoised counts of pieces that are not single tokens, per thread and vocabulary.
+/// Per-thread memo of piece → token count, per vocabulary: a direct-mapped cache of short
+/// pieces (the hot set of any text: a few thousand pieces make up most of it), and a map for
+/// longer pieces that are not single tokens.
 struct Memo {
+    hot: [Vec<HotEntry>; 4],
     maps: [FxHashMap<Box<[u8]>, u32>; 4],
+}
+
+/// A cached short piece: its bytes packed with [`pack`], its length, and its token count.
+#[derive(Clone, Copy, Default)]
+struct HotEntry {
+    key: u64,
+    len: u32,
+    count: u32,
 }
 
 /// A memo entry is only kept for pieces up to this many bytes, and a memo is cleared when it
@@ -154,8 +165,32 @@ struct Memo {
 const MEMO_MAX_PIECE: usize = 256;
 const MEMO_MAX_ENTRIES: usize = 1 << 16;
 
+/// Slots of the direct-mapped cache (16 bytes each: 256 KiB per vocabulary in use).
+const HOT_SLOTS: usize = 1 << 14;
+const HOT_SHIFT: u32 = 64 - HOT_SLOTS.trailing_zeros();
+/// Pieces up to this many bytes go through the direct-mapped cache.
+const HOT_MAX_PIECE: usize = 8;
+
+/// Packs a piece of 1..=8 bytes into a u64 without a variable-length copy. Together with the
+/// length it identifies the piece: 1..3 bytes are placed byte by byte, 4..8 bytes as two
+/// overlapping 32-bit words.
+#[inline(always)]
+fn pack(p: &[u8]) -> u64 {
+    let n = p.len();
+    if n >= 4 {
+        let lo = u32::from_le_bytes([p[0], p[1], p[2], p[3]]) as u64;
+        let hi = u32::from_le_bytes([p[n - 4], p[n - 3], p[n - 2], p[n - 1]]) as u64;
+        lo | (hi << 32)
+    } else {
+        p[0] as u64 | (p[n / 2] as u64) << 8 | (p[n - 1] as u64) << 16
+    }
+}
+
 thread_local! {
-    static MEMO: RefCell<Memo> = RefCell::new(Memo { maps: Default::default() });
+    static MEMO: RefCell<Memo> = RefCell::new(Memo {
+        hot: Default::default(),
+        maps: Default::default(),
+    });
 }
 
 /// Texts shorter than this are counted on the calling thread by [`Tokenizer::count_parallel`].
@@ -216,11 +251,39 @@ impl Tokenizer {
         let vocab = self.vocab;
         MEMO.with(|memo| {
             let mut memo = memo.borrow_mut();
-            let map = &mut memo.maps[self.memo_slot];
+            let Memo { hot, maps } = &mut *memo;
+            let hot = &mut hot[self.memo_slot];
+            if hot.is_empty() {
+                hot.resize(HOT_SLOTS, HotEntry::default());
+            }
+            let map = &mut maps[self.memo_slot];
             let mut n = 0usize;
             for piece in Pieces::new(text, self.pattern) {
                 let p = piece.as_bytes();
-                if p.len() == 1 || vocab.rank(p).is_some() {
+                if p.len() == 1 {
+                    n += 1;
+                    continue;
+                }
+                if p.len() <= HOT_MAX_PIECE {
+                    let key = pack(p);
+                    let len = p.len() as u32;
+                    let slot = ((key ^ len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> HOT_SHIFT)
+                        as usize;
+                    let e = &mut hot[slot];
+                    if e.key == key && e.len == len {
+                        n += e.count as usize;
+                        continue;
+                    }
+                    let c = if vocab.rank(p).is_some() {
+                        1
+                    } else {
+                        bpe::count_piece(vocab, p) as u32
+                    };
+                    *e = HotEntry { key, len, count: c };
+                    n += c as usize;
+                    continue;
+                }
+                if vocab.rank(p).is_some() {
                     n += 1;
                     continue;
                 }

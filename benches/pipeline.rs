@@ -1,0 +1,276 @@
+//! Pipeline benchmarks: reading chat logs end to end against the raw tokenizer, windowed
+//! aggregation, and simulated requests per second.
+//!
+//! * `jsonl/*`: the bundled chat log (samples/chat-log.jsonl.gz, decompressed and repeated 8
+//!   times, ≈ 50 MB, written to `$CARGO_TARGET_DIR/bench-data/`) read end to end (read, JSON
+//!   parse, chat-rule token counting, profile aggregation) versus the raw tokenizer counting
+//!   the same message texts already in memory, on 1 and on 2 threads. Throughput is in bytes
+//!   of message text, so the two are directly comparable: end-to-end ÷ raw is the share of the
+//!   time that is tokenizing.
+//! * `profile/aggregate-5M`: 5 M requests over a week into 1-minute windows, then the polars
+//!   statistics.
+//! * `sim/*`: simulated requests per second: 1 M synthetic requests (Poisson, 30/s) through a
+//!   6-deployment topology (two regions of 1,000 PTU with native spillover, two pay-as-you-go
+//!   backups), and a one-week trace of 16.8 M requests (the Azure 2023 code trace, 1,906 copies
+//!   5 minutes apart, ~28 requests/s with peaks above the PTUs) through the same topology.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use spillway::catalog::Catalog;
+use spillway::ingest::{IngestOptions, NoProgress, Request, read};
+use spillway::profile::Profiler;
+use spillway::sim::workload::Synthetic;
+use spillway::sim::{SimOptions, SimRequest, Topology, run};
+use spillway::tokens::{EncodingName, tokenizer};
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+/// The sample chat log, decompressed and repeated 8 times.
+fn chat_log() -> PathBuf {
+    let dir = target_dir().join("bench-data");
+    let path = dir.join("chat-log-x8.jsonl");
+    if !path.exists() {
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(
+            std::fs::File::open(repo("samples/chat-log.jsonl.gz")).unwrap(),
+        )
+        .read_to_end(&mut raw)
+        .unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut f = std::fs::File::create(&path).unwrap();
+        for _ in 0..8 {
+            f.write_all(&raw).unwrap();
+        }
+    }
+    path
+}
+
+/// Message texts of the chat log, as the raw tokenizer sees them.
+fn message_texts(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for m in v["request"]["messages"].as_array().unwrap() {
+            for k in ["role", "content", "name"] {
+                if let Some(s) = m[k].as_str() {
+                    out.push(s.to_string());
+                }
+            }
+        }
+        if let Some(s) = v["response"].as_str() {
+            out.push(s.to_string());
+        }
+    }
+    out
+}
+
+fn pool(n: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .unwrap()
+}
+
+fn bench_jsonl(c: &mut Criterion) {
+    let path = chat_log();
+    let texts = message_texts(&path);
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let catalog = Catalog::embedded();
+    let opts = IngestOptions::new("gpt-4o");
+    let tok = tokenizer(EncodingName::O200kBase);
+    let mut group = c.benchmark_group("jsonl");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.sample_size(10);
+    for threads in [1usize, 2] {
+        // One pool per thread count, kept across iterations (as a run keeps its threads).
+        let pool = pool(threads);
+        group.bench_function(format!("raw-tokenizer_{threads}-thread"), |b| {
+            b.iter(|| {
+                pool.install(|| {
+                    use rayon::prelude::*;
+                    texts
+                        .par_iter()
+                        .with_min_len(16)
+                        .map(|t| tok.count_ordinary(t))
+                        .sum::<usize>()
+                })
+            })
+        });
+        group.bench_function(format!("end-to-end_{threads}-thread"), |b| {
+            b.iter(|| {
+                pool.install(|| {
+                    let mut p = Profiler::new(60_000_000, false);
+                    let paths = [path.clone()];
+                    let s = read(&paths, &opts, &catalog, &NoProgress, &mut |batch, _| {
+                        p.add(batch, &[Some(4.0)])
+                    })
+                    .unwrap();
+                    (s.requests, p.finish(&s).unwrap().windows)
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_profile(c: &mut Criterion) {
+    let n = 5_000_000u64;
+    let reqs: Vec<Request> = (0..n)
+        .map(|i| Request {
+            t_us: 1_700_000_000_000_000 + (i as i64) * 120_000,
+            prompt: (i % 7919) as u32,
+            completion: (i % 613) as u32,
+            cached: 0,
+            max_tokens: 0,
+            model: 0,
+            group: 0,
+            failed: false,
+        })
+        .collect();
+    let summary = spillway::ingest::IngestSummary {
+        models: vec!["gpt-4o".into()],
+        groups: vec![vec![]],
+        ..Default::default()
+    };
+    let mut group = c.benchmark_group("profile");
+    group.throughput(Throughput::Elements(n));
+    group.sample_size(10);
+    group.bench_function("aggregate-5M", |b| {
+        b.iter(|| {
+            let mut p = Profiler::new(60_000_000, false);
+            for chunk in reqs.chunks(1 << 20) {
+                p.add(chunk, &[Some(4.0)]);
+            }
+            p.finish(&summary).unwrap().windows
+        })
+    });
+    group.finish();
+}
+
+/// Two regions, each a provisioned deployment with native spillover, plus two pay-as-you-go
+/// backups: 6 deployments behind the priority policy.
+const SIX: &str = r#"
+[[region]]
+name = "swedencentral"
+rtt_ms = 30
+[[region]]
+name = "eastus"
+rtt_ms = 100
+[[deployment]]
+name = "ptu-se"
+region = "swedencentral"
+model = "gpt-4o"
+sku = "GlobalProvisionedManaged"
+capacity = 1000
+spillover = "spill-se"
+[[deployment]]
+name = "spill-se"
+region = "swedencentral"
+model = "gpt-4o"
+sku = "GlobalStandard"
+capacity = 450
+[[deployment]]
+name = "ptu-us"
+region = "eastus"
+model = "gpt-4o"
+sku = "GlobalProvisionedManaged"
+capacity = 1000
+spillover = "spill-us"
+[[deployment]]
+name = "spill-us"
+region = "eastus"
+model = "gpt-4o"
+sku = "GlobalStandard"
+capacity = 450
+[[deployment]]
+name = "payg-a"
+region = "swedencentral"
+model = "gpt-4o"
+sku = "DataZoneStandard"
+capacity = 300
+[[deployment]]
+name = "payg-b"
+region = "eastus"
+model = "gpt-4o"
+sku = "Standard"
+capacity = 150
+[gateway]
+policy = "priority"
+backends = [
+  { deployment = "ptu-se", priority = 1 },
+  { deployment = "ptu-us", priority = 1 },
+  { deployment = "payg-a", priority = 2 },
+  { deployment = "payg-b", priority = 3 },
+]
+instances = 2
+"#;
+
+/// The Azure 2023 code trace as 1,906 copies 5 minutes apart: 16.8 M requests over 6.6 days.
+fn week() -> Vec<SimRequest> {
+    let text =
+        std::fs::read_to_string(repo("samples/AzureLLMInferenceTrace_code_2023.csv")).unwrap();
+    let base: Vec<(i64, u32, u32)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.trim_end().split(',').collect();
+            let t = spillway::ingest::time::parse_datetime(f[0]).unwrap();
+            (t, f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    let mut out = Vec::with_capacity(base.len() * 1906);
+    for k in 0..1906i64 {
+        for &(t, p, c) in &base {
+            out.push(SimRequest {
+                t_us: t + k * 300_000_000,
+                prompt: p,
+                completion: c,
+                cached: 0,
+                max_tokens: c,
+                key: 0,
+            });
+        }
+    }
+    out.sort_by_key(|r| r.t_us);
+    out
+}
+
+fn bench_sim(c: &mut Criterion) {
+    let catalog = Catalog::embedded();
+    let topo = Topology::parse(SIX, "six.toml", &catalog).unwrap();
+    let opts = SimOptions {
+        seed: 1,
+        timeline: false,
+        record: false,
+    };
+    // ~1 M requests at 30/s: about 90% of the two PTU deployments' 5 M weighted TPM.
+    let synthetic = Synthetic::parse("rate=30/s,prompt=1500,completion=150,duration=33334s")
+        .unwrap()
+        .generate(1);
+    let mut group = c.benchmark_group("sim");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(synthetic.len() as u64));
+    group.bench_function("synthetic-1M", |b| {
+        b.iter(|| run(&topo, &synthetic, opts).succeeded)
+    });
+    let week = week();
+    group.throughput(Throughput::Elements(week.len() as u64));
+    group.bench_function("week-16.8M", |b| {
+        b.iter(|| run(&topo, &week, opts).succeeded)
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_jsonl, bench_profile, bench_sim);
+criterion_main!(benches);
