@@ -24,7 +24,7 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::source::{Blocks, OpenFile, lines};
+use super::source::{Blocks, OpenFile, line_iter};
 use super::table::tick;
 use super::time::{from_unix_number, parse_datetime};
 use super::{BLOCK_BYTES, Emitter, IngestError, Parsed, Progress, PromptSource, RowCtx, RowResult};
@@ -406,13 +406,15 @@ pub(crate) fn read(
     let consumed = file.consumed.clone();
     let mut last = 0;
     let mut blocks = Blocks::new(file.take_reader(), 1, BLOCK_BYTES);
-    while let Some((block, first)) = blocks.next_block().map_err(|err| e.io(err))? {
-        let ls = lines(&block, first);
+    while let Some(block) = blocks.next_block().map_err(|err| e.io(err))? {
+        let pieces = block.pieces();
         let rows: Vec<(u64, RowResult<'_>)> = {
             let em = &e.ctx();
-            ls.par_iter()
-                .with_min_len(16)
-                .map(|&(n, l)| (n, parse_line(l, em)))
+            pieces
+                .par_iter()
+                .flat_map_iter(|&(first, piece)| {
+                    line_iter(piece, first).map(|(n, l)| (n, parse_line(l, em)))
+                })
                 .collect()
         };
         e.emit(rows)?;

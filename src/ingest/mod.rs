@@ -26,6 +26,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -231,6 +232,38 @@ pub(crate) struct Parsed<'a> {
     pub no_completion: bool,
 }
 
+impl Parsed<'_> {
+    /// The request this row describes; `offset_us` shifts relative times onto the clock.
+    fn request(&self, offset_us: i64, model: u16, group: u32) -> Request {
+        Request {
+            t_us: self.t_us.saturating_add(offset_us),
+            prompt: self.prompt,
+            completion: self.completion,
+            cached: self.cached.min(self.prompt),
+            max_tokens: self.max_tokens,
+            model,
+            group,
+            failed: self.failed,
+        }
+    }
+}
+
+/// What turns a parsed row into a request without interning: see [`Emitter::direct`].
+#[derive(Clone, Copy)]
+pub(crate) struct Direct {
+    offset_us: i64,
+    model: u16,
+}
+
+impl Direct {
+    /// The row's request, or `None` when it names a model or carries a usage pair (which the
+    /// emitter must record).
+    pub fn request(self, p: &Parsed<'_>) -> Option<Request> {
+        (p.model.is_none() && p.usage_pair.is_none())
+            .then(|| p.request(self.offset_us, self.model, 0))
+    }
+}
+
 /// Outcome of parsing one row.
 pub(crate) type RowResult<'a> = Result<Parsed<'a>, String>;
 
@@ -277,6 +310,8 @@ impl<'c> ModelResolver<'c> {
 struct Interner {
     models: FxHashMap<String, u16>,
     groups: FxHashMap<Vec<String>, u32>,
+    /// Id of the model used for rows that name none.
+    default_id: Option<u16>,
 }
 
 /// Receives parsed rows from a format reader: checks them, interns names, keeps the counts and
@@ -335,14 +370,96 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Checks, interns and hands one block of parsed rows (with their line numbers) to the sink.
-    pub fn emit(&mut self, rows: Vec<(u64, RowResult<'_>)>) -> Result<(), IngestError> {
-        let mut out = Vec::with_capacity(rows.len());
-        let offset = if self.fs.relative_time {
+    /// The id of the model a row names (`None`: the default model), interned on first sight.
+    fn model_id(&mut self, name: Option<&str>) -> u16 {
+        if name.is_none()
+            && let Some(id) = self.interner.default_id
+        {
+            return id;
+        }
+        let (model, unknown) = self.resolver.resolve(name);
+        if unknown && let Some(name) = name {
+            *self
+                .summary
+                .unknown_models
+                .entry(name.to_string())
+                .or_default() += 1;
+        }
+        let id = match self.interner.models.get(model.name.as_str()) {
+            Some(&id) => id,
+            None => {
+                let id = self.summary.models.len() as u16;
+                self.interner.models.insert(model.name.clone(), id);
+                self.summary.models.push(model.name.clone());
+                id
+            }
+        };
+        if name.is_none() {
+            self.interner.default_id = Some(id);
+        }
+        id
+    }
+
+    /// For formats whose rows never name a model: interns the default model up front, so that
+    /// every block can take the [`Emitter::direct`] path.
+    pub fn expect_default_model(&mut self) {
+        self.model_id(None);
+    }
+
+    /// When rows need no interning (no `--by`, and the default model already interned), the
+    /// clock offset and model id that turn a [`Parsed`] row straight into a [`Request`].
+    pub fn direct(&self) -> Option<Direct> {
+        let model = self.interner.default_id?;
+        self.opts.by.is_empty().then_some(Direct {
+            offset_us: self.offset_us(),
+            model,
+        })
+    }
+
+    fn offset_us(&self) -> i64 {
+        if self.fs.relative_time {
             self.opts.start_us.unwrap_or(0)
         } else {
             0
-        };
+        }
+    }
+
+    /// Hands requests made with [`Emitter::direct`] to the sink; `no_completion` of them had
+    /// no completion figure.
+    pub fn emit_direct(&mut self, out: &[Request], no_completion: u64) {
+        let n = out.len() as u64;
+        let failed = out.iter().filter(|r| r.failed).count() as u64;
+        self.fs.rows_read += n;
+        self.fs.requests += n;
+        self.fs.failed += failed;
+        self.summary.rows_read += n;
+        self.summary.requests += n;
+        self.summary.failed += failed;
+        self.summary.no_completion += no_completion;
+        if !out.is_empty() {
+            (self.sink)(out, &self.summary.models);
+        }
+    }
+
+    /// Checks, interns and hands one block of parsed rows (with their line numbers) to the sink.
+    pub fn emit(&mut self, rows: Vec<(u64, RowResult<'_>)>) -> Result<(), IngestError> {
+        // Every row well-formed with nothing to intern: the rows become requests in parallel.
+        if let Some(d) = self.direct() {
+            let out: Option<Vec<Request>> = rows
+                .par_iter()
+                .map(|(_, r)| r.as_ref().ok().and_then(|p| d.request(p)))
+                .collect();
+            if let Some(out) = out {
+                let no_completion = rows
+                    .iter()
+                    .filter(|(_, r)| matches!(r, Ok(p) if p.no_completion))
+                    .count() as u64;
+                self.emit_direct(&out, no_completion);
+                return Ok(());
+            }
+        }
+        let offset = self.offset_us();
+        let mut out = Vec::with_capacity(rows.len());
         for (line, row) in rows {
             self.fs.rows_read += 1;
             self.summary.rows_read += 1;
@@ -369,23 +486,7 @@ impl Emitter<'_, '_> {
                     continue;
                 }
             };
-            let (model, unknown) = self.resolver.resolve(p.model.as_deref());
-            if unknown && let Some(name) = p.model.as_deref() {
-                *self
-                    .summary
-                    .unknown_models
-                    .entry(name.to_string())
-                    .or_default() += 1;
-            }
-            let model_id = match self.interner.models.get(model.name.as_str()) {
-                Some(&id) => id,
-                None => {
-                    let id = self.summary.models.len() as u16;
-                    self.interner.models.insert(model.name.clone(), id);
-                    self.summary.models.push(model.name.clone());
-                    id
-                }
-            };
+            let model_id = self.model_id(p.model.as_deref());
             let group = if self.opts.by.is_empty() {
                 0
             } else {
@@ -412,16 +513,7 @@ impl Emitter<'_, '_> {
                 self.fs.failed += 1;
                 self.summary.failed += 1;
             }
-            out.push(Request {
-                t_us: p.t_us.saturating_add(offset),
-                prompt: p.prompt,
-                completion: p.completion,
-                cached: p.cached.min(p.prompt),
-                max_tokens: p.max_tokens,
-                model: model_id,
-                group,
-                failed: p.failed,
-            });
+            out.push(p.request(offset, model_id, group));
         }
         if !out.is_empty() {
             (self.sink)(&out, &self.summary.models);
@@ -450,6 +542,7 @@ pub fn read(
     let mut interner = Interner {
         models: FxHashMap::default(),
         groups: FxHashMap::default(),
+        default_id: None,
     };
     if opts.by.is_empty() {
         interner.groups.insert(Vec::new(), 0);

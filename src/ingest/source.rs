@@ -230,72 +230,93 @@ struct Splitter {
     eof: bool,
     next_line: u64,
     block_bytes: usize,
+    /// Pieces per block.
+    parts: usize,
 }
 
 impl Splitter {
-    /// Fills `buf` (cleared; its allocation reused) with the next block.
-    fn next_block(&mut self, mut buf: Vec<u8>) -> io::Result<Option<(Vec<u8>, u64)>> {
+    /// Fills `block` (cleared; its allocations reused) with the next block; `false` at the end.
+    fn next_block(&mut self, block: &mut Block) -> io::Result<bool> {
         if self.eof && self.carry.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
+        let buf = &mut block.data;
         buf.clear();
         buf.extend_from_slice(&self.carry);
         self.carry.clear();
         buf.reserve(self.block_bytes.saturating_sub(buf.len()));
-        while !self.eof && (buf.len() < self.block_bytes || memchr::memrchr(b'\n', &buf).is_none())
-        {
+        while !self.eof && (buf.len() < self.block_bytes || memchr::memrchr(b'\n', buf).is_none()) {
             let want = self.block_bytes.saturating_sub(buf.len()).max(1 << 16) as u64;
             // `take` + `read_to_end` appends without zero-filling the buffer first.
-            let n = (&mut self.reader).take(want).read_to_end(&mut buf)?;
+            let n = (&mut self.reader).take(want).read_to_end(buf)?;
             if n == 0 {
                 self.eof = true;
             }
         }
         if !self.eof
-            && let Some(last_nl) = memchr::memrchr(b'\n', &buf)
+            && let Some(last_nl) = memchr::memrchr(b'\n', buf)
         {
             self.carry.extend_from_slice(&buf[last_nl + 1..]);
             buf.truncate(last_nl + 1);
         }
         if buf.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
-        let first = self.next_line;
-        self.next_line += memchr::memchr_iter(b'\n', &buf).count() as u64;
-        Ok(Some((buf, first)))
+        self.next_line = chunk_ranges(buf, self.next_line, self.parts, &mut block.pieces);
+        Ok(true)
+    }
+}
+
+/// A line-aligned block of a stream, cut into pieces (at line ends) that can be parsed in
+/// parallel, each with the number of its first line.
+#[derive(Default)]
+pub(crate) struct Block {
+    data: Vec<u8>,
+    pieces: Vec<(u64, std::ops::Range<usize>)>,
+}
+
+impl Block {
+    /// The pieces: (number of the first line, bytes).
+    pub fn pieces(&self) -> Vec<(u64, &[u8])> {
+        self.pieces
+            .iter()
+            .map(|(line, r)| (*line, &self.data[r.clone()]))
+            .collect()
     }
 }
 
 /// Line-aligned blocks of a stream, read (and decompressed) on a background thread one block
-/// ahead of the caller, so reading overlaps parsing. Buffers handed back with
-/// [`Blocks::recycle`] are refilled instead of allocating (and page-faulting) new ones.
+/// ahead of the caller, so reading — and finding line ends — overlaps parsing. Blocks handed
+/// back with [`Blocks::recycle`] are refilled instead of allocating (and page-faulting) new ones.
 pub(crate) struct Blocks {
-    rx: std::sync::mpsc::Receiver<io::Result<(Vec<u8>, u64)>>,
-    spare: std::sync::mpsc::Sender<Vec<u8>>,
+    rx: std::sync::mpsc::Receiver<io::Result<Block>>,
+    spare: std::sync::mpsc::Sender<Block>,
 }
 
 impl Blocks {
-    /// `first_line` is the number of the first line the reader will produce.
+    /// `first_line` is the number of the first line the reader will produce; blocks are cut
+    /// into pieces for the caller's rayon pool.
     pub fn new(reader: Box<dyn BufRead + Send>, first_line: u64, block_bytes: usize) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let (spare, spares) = std::sync::mpsc::channel::<Vec<u8>>();
+        let (spare, spares) = std::sync::mpsc::channel::<Block>();
         let mut splitter = Splitter {
             reader,
             carry: Vec::new(),
             eof: false,
             next_line: first_line,
             block_bytes,
+            parts: PIECES_PER_THREAD * rayon::current_num_threads(),
         };
         std::thread::spawn(move || {
             loop {
-                let buf = spares.try_recv().unwrap_or_default();
-                match splitter.next_block(buf) {
-                    Ok(Some(b)) => {
-                        if tx.send(Ok(b)).is_err() {
+                let mut block = spares.try_recv().unwrap_or_default();
+                match splitter.next_block(&mut block) {
+                    Ok(true) => {
+                        if tx.send(Ok(block)).is_err() {
                             break;
                         }
                     }
-                    Ok(None) => break,
+                    Ok(false) => break,
                     Err(e) => {
                         let _ = tx.send(Err(e));
                         break;
@@ -306,13 +327,13 @@ impl Blocks {
         Blocks { rx, spare }
     }
 
-    /// Hands a processed block's buffer back for reuse.
-    pub fn recycle(&self, block: Vec<u8>) {
+    /// Hands a processed block back for reuse.
+    pub fn recycle(&self, block: Block) {
         let _ = self.spare.send(block);
     }
 
-    /// The next block and the number of its first line; `None` at the end.
-    pub fn next_block(&mut self) -> io::Result<Option<(Vec<u8>, u64)>> {
+    /// The next block; `None` at the end.
+    pub fn next_block(&mut self) -> io::Result<Option<Block>> {
         match self.rx.recv() {
             Ok(r) => r.map(Some),
             Err(_) => Ok(None),
@@ -320,25 +341,54 @@ impl Blocks {
     }
 }
 
-/// The non-blank lines of a block with their line numbers, without line terminators.
-pub(crate) fn lines(block: &[u8], first_line: u64) -> Vec<(u64, &[u8])> {
-    let mut out = Vec::with_capacity(block.len() / 48 + 1);
+/// Pieces per worker thread in a block: enough for work stealing to even out long lines.
+const PIECES_PER_THREAD: usize = 8;
+
+/// Iterator over the non-blank lines of `piece` (whose first line is number `first`), without
+/// line terminators.
+pub(crate) fn line_iter(piece: &[u8], first: u64) -> impl Iterator<Item = (u64, &[u8])> {
+    let ends = memchr::memchr_iter(b'\n', piece).chain(std::iter::once(piece.len()));
     let mut start = 0;
-    let ends = memchr::memchr_iter(b'\n', block).chain(std::iter::once(block.len()));
-    for (line, nl) in (first_line..).zip(ends) {
-        if start > block.len() {
-            break;
+    (first..).zip(ends).filter_map(move |(line, nl)| {
+        if start > piece.len() {
+            return None;
         }
-        let mut l = &block[start..nl];
+        let mut l = &piece[start..nl];
+        start = nl + 1;
         if let [rest @ .., b'\r'] = l {
             l = rest;
         }
-        if !l.iter().all(u8::is_ascii_whitespace) {
-            out.push((line, l));
-        }
-        start = nl + 1;
+        (!l.iter().all(u8::is_ascii_whitespace)).then_some((line, l))
+    })
+}
+
+/// Cuts `block` into about `parts` pieces at line ends (none shorter than 64 KiB), writing each
+/// piece's first line number and byte range to `out`; returns the number of the line after
+/// the block.
+fn chunk_ranges(
+    block: &[u8],
+    first_line: u64,
+    parts: usize,
+    out: &mut Vec<(u64, std::ops::Range<usize>)>,
+) -> u64 {
+    out.clear();
+    let target = (block.len() / parts.max(1)).max(1 << 16);
+    let mut start = 0;
+    let mut line = first_line;
+    while start < block.len() {
+        let end = if start + target >= block.len() {
+            block.len()
+        } else {
+            match memchr::memchr(b'\n', &block[start + target..]) {
+                Some(i) => start + target + i + 1,
+                None => block.len(),
+            }
+        };
+        out.push((line, start..end));
+        line += memchr::memchr_iter(b'\n', &block[start..end]).count() as u64;
+        start = end;
     }
-    out
+    line
 }
 
 /// Reads the first line (the header) of a stream, without its terminator.
@@ -406,16 +456,48 @@ mod tests {
         assert_eq!(header, "h");
         let mut blocks = Blocks::new(r, 2, 4);
         let mut all = Vec::new();
-        while let Some((b, first)) = blocks.next_block().unwrap() {
-            assert!(b.ends_with(b"\n") || b.ends_with(b"3"));
-            for (n, l) in lines(&b, first) {
-                all.push((n, String::from_utf8(l.to_vec()).unwrap()));
+        while let Some(b) = blocks.next_block().unwrap() {
+            assert!(b.data.ends_with(b"\n") || b.data.ends_with(b"3"));
+            for (first, piece) in b.pieces() {
+                for (n, l) in line_iter(piece, first) {
+                    all.push((n, String::from_utf8(l.to_vec()).unwrap()));
+                }
             }
         }
         assert_eq!(
             all,
             vec![(2, "a,1".into()), (3, "b,2".into()), (5, "c,3".into())]
         );
+    }
+
+    #[test]
+    fn pieces_keep_every_line_and_its_number() {
+        // Rows end in CRLF; every 7th is followed by a blank line. Lines are numbered from 3.
+        let mut text = Vec::new();
+        let mut expected = Vec::new();
+        let mut line = 3;
+        for i in 0..50_000 {
+            text.extend_from_slice(format!("row {i}\r\n").as_bytes());
+            expected.push((line, format!("row {i}").into_bytes()));
+            line += 1;
+            if i % 7 == 0 {
+                text.extend_from_slice(b"\n");
+                line += 1;
+            }
+        }
+        let mut chunks = Vec::new();
+        let next = chunk_ranges(&text, 3, 8, &mut chunks);
+        assert!(chunks.len() > 1);
+        assert_eq!(next, line);
+        let chunked: Vec<(u64, Vec<u8>)> = chunks
+            .into_iter()
+            .flat_map(|(first, r)| {
+                line_iter(&text[r], first)
+                    .map(|(n, l)| (n, l.to_vec()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(chunked, expected);
     }
 
     #[test]

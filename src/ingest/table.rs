@@ -9,10 +9,11 @@
 use rayon::prelude::*;
 use std::borrow::Cow;
 
-use super::source::{Blocks, InputFormat, OpenFile, lines, read_header};
+use super::source::{Blocks, InputFormat, OpenFile, line_iter, read_header};
 use super::time::{from_unix_number, parse_datetime};
 use super::{
-    BLOCK_BYTES, Emitter, IngestError, Parsed, Progress, RowCtx, RowResult, norm, parse_count,
+    BLOCK_BYTES, Emitter, IngestError, Parsed, Progress, Request, RowCtx, RowResult, norm,
+    parse_count,
 };
 use crate::tokens::tokenizer;
 
@@ -366,17 +367,56 @@ fn read_simple_csv(
     if file.format == InputFormat::BurstGpt {
         e.set_relative();
     }
+    if s.model.is_none() {
+        e.expect_default_model();
+    }
     let ncols = header.len();
     let consumed = file.consumed.clone();
     let mut last = 0;
     let mut blocks = Blocks::new(file.take_reader(), 2, BLOCK_BYTES);
-    while let Some((block, first)) = blocks.next_block().map_err(|err| e.io(err))? {
-        let ls = lines(&block, first);
+    while let Some(block) = blocks.next_block().map_err(|err| e.io(err))? {
+        let pieces = block.pieces();
+        // The common case: every line of the block parses straight into a request.
+        if let Some(d) = e.direct() {
+            let em = &e.ctx();
+            let direct: Option<Vec<(Vec<Request>, u64)>> = pieces
+                .par_iter()
+                .map(|&(first, piece)| {
+                    let mut out = Vec::with_capacity(piece.len() / 32);
+                    let mut no_completion = 0;
+                    let mut days = DayCache::default();
+                    for (_, l) in line_iter(piece, first) {
+                        let p = parse_simple_line(l, ncols, &s, em, &mut days).ok()?;
+                        no_completion += u64::from(p.no_completion);
+                        out.push(d.request(&p)?);
+                    }
+                    Some((out, no_completion))
+                })
+                .collect::<Option<Vec<_>>>();
+            if let Some(parts) = direct {
+                // One hand-over per block keeps the sink's own parallelism busy.
+                let mut out = Vec::with_capacity(parts.iter().map(|(v, _)| v.len()).sum());
+                let mut no_completion = 0;
+                for (v, c) in parts {
+                    out.extend_from_slice(&v);
+                    no_completion += c;
+                }
+                e.emit_direct(&out, no_completion);
+                blocks.recycle(block);
+                tick(&consumed, &mut last, progress);
+                continue;
+            }
+        }
         let rows: Vec<(u64, RowResult<'_>)> = {
             let em = &e.ctx();
-            ls.par_iter()
-                .with_min_len(4096)
-                .map(|&(n, l)| (n, parse_simple_line(l, ncols, &s, em)))
+            let s = &s;
+            pieces
+                .par_iter()
+                .flat_map_iter(|&(first, piece)| {
+                    let mut days = DayCache::default();
+                    line_iter(piece, first)
+                        .map(move |(n, l)| (n, parse_simple_line(l, ncols, s, em, &mut days)))
+                })
                 .collect()
         };
         e.emit(rows)?;
@@ -391,28 +431,175 @@ fn parse_simple_line<'a>(
     ncols: usize,
     s: &Schema,
     e: &RowCtx<'_, '_>,
+    days: &mut DayCache,
 ) -> RowResult<'a> {
-    let text = std::str::from_utf8(line)
-        .map_err(|err| format!("invalid UTF-8 at byte {} of the line", err.valid_up_to()))?;
-    if text.contains('"') {
+    let mut cells: [&'a [u8]; 16] = [&[]; 16];
+    let mut n = 0;
+    let mut start = 0;
+    // Trace lines are short: a plain scan beats setting up a vectorised search per line.
+    for (i, _) in line.iter().enumerate().filter(|(_, c)| **c == b',') {
+        if n < cells.len() {
+            cells[n] = &line[start..i];
+        }
+        n += 1;
+        start = i + 1;
+    }
+    if n < cells.len() {
+        cells[n] = &line[start..];
+    }
+    n += 1;
+    if n != ncols {
+        return Err(format!("expected {ncols} fields, found {n}"));
+    }
+    // Rows wider than `cells` are left to the general path.
+    if ncols <= cells.len()
+        && let Some(p) = fast_row(&cells, s, days)
+    {
+        return Ok(p);
+    }
+    // Anything unusual (quotes, spaces, other spellings, bad values) takes the general path,
+    // which also words the errors.
+    if memchr::memchr(b'"', line).is_some() {
         return Err(
             "quoted fields are not expected in this trace; read it with --input-format csv".into(),
         );
     }
-    let mut cells: [&str; 16] = [""; 16];
-    let mut n = 0;
-    for f in text.split(',') {
-        if n == cells.len() {
-            n += 1;
-            break;
-        }
-        cells[n] = f;
-        n += 1;
-    }
-    if n != ncols {
-        return Err(format!("expected {ncols} fields, found {n}"));
-    }
+    let text = std::str::from_utf8(line)
+        .map_err(|err| format!("invalid UTF-8 at byte {} of the line", err.valid_up_to()))?;
+    let cells: Vec<&str> = text.split(',').collect();
     parse_row(s, &|i| Field::Str(Cow::Borrowed(cells[i].trim())), e)
+}
+
+/// The common case of a token trace row, parsed straight from bytes: a plain timestamp or
+/// time offset, plain integer counts, text dimensions. `None` sends the row down the general
+/// path.
+fn fast_row<'a>(cells: &[&'a [u8]; 16], s: &Schema, days: &mut DayCache) -> Option<Parsed<'a>> {
+    if s.text.is_some() || s.cached.is_some() || s.max_tokens.is_some() {
+        return None;
+    }
+    let t = cells[s.time];
+    let t_us = match s.time_kind {
+        TimeKind::Auto => fast_datetime(t, days)?,
+        TimeKind::RelativeSeconds => fast_offset(t)? * 1_000_000 / 1_000,
+        TimeKind::RelativeMillis => fast_offset(t)?,
+    };
+    let prompt = fast_u32(cells[s.prompt_tokens.as_ref()?.0])?;
+    let (completion, no_completion) = match &s.completion {
+        Some((i, _)) => (fast_u32(cells[*i])?, false),
+        None => (0, true),
+    };
+    let text = |b: &'a [u8]| std::str::from_utf8(b).ok().map(|t| Cow::Borrowed(t.trim()));
+    let model = match s.model {
+        Some(i) => Some(text(cells[i])?).filter(|m| !m.is_empty()),
+        None => None,
+    };
+    let dims = if s.dims.is_empty() {
+        Vec::new()
+    } else {
+        s.dims
+            .iter()
+            .map(|&i| text(cells[i]))
+            .collect::<Option<Vec<_>>>()?
+    };
+    Some(Parsed {
+        t_us,
+        prompt,
+        completion,
+        cached: 0,
+        max_tokens: 0,
+        failed: s.failed_if_no_completion && completion == 0,
+        model,
+        dims,
+        usage_pair: None,
+        no_completion,
+    })
+}
+
+/// Digits of `b[at..at + n]`.
+#[inline]
+fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
+    let mut v = 0i64;
+    for &c in b.get(at..at + n)? {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as i64;
+    }
+    Some(v)
+}
+
+/// The day number of the last date seen: consecutive trace rows almost always share it.
+#[derive(Default)]
+struct DayCache {
+    date: [u8; 10],
+    days: i64,
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.f…][+00:00|Z]` in UTC, as the Azure traces write it.
+fn fast_datetime(b: &[u8], cache: &mut DayCache) -> Option<i64> {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    if b[..10] != cache.date {
+        let (y, mo, d) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
+        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+            return None;
+        }
+        cache.days = super::time::days_from_civil(y, mo as u32, d as u32);
+        cache.date.copy_from_slice(&b[..10]);
+    }
+    let (h, mi, sec) = (digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
+    if h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let mut i = 19;
+    let mut frac = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let mut scale = 100_000i64;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            frac += (b[i] - b'0') as i64 * scale;
+            scale /= 10;
+            i += 1;
+        }
+        if i == start || i - start > 9 {
+            return None;
+        }
+    }
+    match &b[i..] {
+        b"" | b"Z" | b"+00:00" => {}
+        _ => return None,
+    }
+    Some((cache.days * 86_400 + h * 3600 + mi * 60 + sec) * 1_000_000 + frac)
+}
+
+/// A non-negative time offset: an integer, or an integer followed by `.0…` (BurstGPT_3), in the
+/// unit of the column; returned ×1,000 (seconds → ms, ms → µs).
+fn fast_offset(b: &[u8]) -> Option<i64> {
+    let (int, frac) = match memchr::memchr(b'.', b) {
+        Some(p) => (&b[..p], &b[p + 1..]),
+        None => (b, &b""[..]),
+    };
+    if int.is_empty() || int.len() > 15 || !frac.iter().all(|c| *c == b'0') {
+        return None;
+    }
+    Some(digits(int, 0, int.len())? * 1_000)
+}
+
+/// A plain non-negative integer that fits a u32.
+#[inline]
+fn fast_u32(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 9 {
+        return None;
+    }
+    digits(b, 0, b.len()).map(|v| v as u32)
 }
 
 /// Generic CSV / TSV through the csv crate, in batches parsed in parallel.
@@ -550,12 +737,12 @@ fn read_mooncake(
     let consumed = file.consumed.clone();
     let mut last = 0;
     let mut blocks = Blocks::new(file.take_reader(), 1, BLOCK_BYTES);
-    while let Some((block, first)) = blocks.next_block().map_err(|err| e.io(err))? {
-        let ls = lines(&block, first);
-        let rows: Vec<(u64, RowResult<'_>)> = ls
+    while let Some(block) = blocks.next_block().map_err(|err| e.io(err))? {
+        let pieces = block.pieces();
+        let rows: Vec<(u64, RowResult<'_>)> = pieces
             .par_iter()
-            .with_min_len(1024)
-            .map(|&(n, l)| {
+            .flat_map_iter(|&(first, piece)| line_iter(piece, first))
+            .map(|(n, l)| {
                 let r = serde_json::from_slice::<MooncakeRow>(l)
                     .map_err(|err| format!("not a Mooncake row: {err}"))
                     .and_then(|m| {
@@ -721,5 +908,60 @@ impl ColumnData {
             // A datetime cell: unix microseconds (1e14 and above are read as µs).
             ColumnData::TimeUs(c) => c.get(r).map_or(Field::Null, Field::TimeUs),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::time::parse_datetime;
+
+    #[test]
+    fn fast_datetime_agrees_with_the_general_parser() {
+        let mut cache = DayCache::default();
+        for t in [
+            "2023-11-16 18:17:03.9799600",
+            "2023-11-16 18:17:04",
+            "2023-11-17 00:00:00.5",
+            "2024-02-29 23:59:59.999999+00:00",
+            "2024-03-01 00:00:00Z",
+            "1999-12-31 12:00:00.123456789",
+            "2024-02-29 23:59:59.999999+00:00",
+        ] {
+            assert_eq!(
+                fast_datetime(t.as_bytes(), &mut cache),
+                parse_datetime(t),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn fast_datetime_leaves_other_spellings_to_the_general_parser() {
+        let mut cache = DayCache::default();
+        for t in [
+            "2023-11-16T18:17:03Z",
+            "2023-11-16 18:17:03+02:00",
+            "2023-13-16 18:17:03",
+            "2023-11-16 24:17:03",
+            "2023-11-16 18:17:03.",
+            "2023-11-16 18:17",
+            "1700000000",
+        ] {
+            assert_eq!(fast_datetime(t.as_bytes(), &mut cache), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn fast_numbers_accept_only_plain_digits() {
+        assert_eq!(fast_u32(b"4808"), Some(4808));
+        assert_eq!(fast_u32(b"999999999"), Some(999_999_999));
+        for bad in [&b""[..], b"-1", b" 3", b"1e3", b"4294967296", b"12.5"] {
+            assert_eq!(fast_u32(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(fast_offset(b"12"), Some(12_000));
+        assert_eq!(fast_offset(b"12.000"), Some(12_000));
+        assert_eq!(fast_offset(b"12.5"), None);
+        assert_eq!(fast_offset(b".0"), None);
     }
 }

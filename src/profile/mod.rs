@@ -141,6 +141,14 @@ struct GroupAcc {
 }
 
 impl GroupAcc {
+    /// Counts the request's prompt and completion sizes (failed requests have none).
+    fn add_sizes(&mut self, r: &Request) {
+        if !r.failed {
+            self.prompt.add(r.prompt);
+            self.completion.add(r.completion);
+        }
+    }
+
     fn merge(&mut self, o: &GroupAcc) {
         for (w, a) in &o.windows {
             self.windows.entry(*w).or_default().merge(a);
@@ -177,24 +185,36 @@ impl Profiler {
             .par_chunks(CHUNK)
             .map(|chunk| {
                 let mut p: Vec<GroupAcc> = vec![GroupAcc::default()];
+                // Logs are (nearly) in time order: all traffic sums into the current window
+                // and reaches the map only when the window changes.
+                let mut run: Option<(i64, Acc)> = None;
                 for r in chunk {
                     let w = r.t_us.div_euclid(window);
                     let weight = weights.get(r.model as usize).copied().flatten();
-                    let mut slots = [0usize, usize::MAX];
-                    if grouped {
-                        slots[1] = r.group as usize + 1;
+                    match &mut run {
+                        Some((rw, acc)) if *rw == w => acc.add(r, weight),
+                        _ => {
+                            if let Some((rw, acc)) = run.take() {
+                                p[0].windows.entry(rw).or_default().merge(&acc);
+                            }
+                            let mut acc = Acc::default();
+                            acc.add(r, weight);
+                            run = Some((w, acc));
+                        }
                     }
-                    for &g in slots.iter().filter(|&&g| g != usize::MAX) {
+                    p[0].add_sizes(r);
+                    if grouped {
+                        let g = r.group as usize + 1;
                         if g >= p.len() {
                             p.resize(g + 1, GroupAcc::default());
                         }
                         let ga = &mut p[g];
                         ga.windows.entry(w).or_default().add(r, weight);
-                        if !r.failed {
-                            ga.prompt.add(r.prompt);
-                            ga.completion.add(r.completion);
-                        }
+                        ga.add_sizes(r);
                     }
+                }
+                if let Some((rw, acc)) = run {
+                    p[0].windows.entry(rw).or_default().merge(&acc);
                 }
                 p
             })

@@ -1,4 +1,5 @@
-//! Gateway routing policies, as the real load balancers behave (`../shared/reference/gateways.md`).
+//! Gateway routing policies, as the real load balancers behave
+//! (Azure-Samples/openai-apim-lb, APIM backend pools, LiteLLM Router).
 //!
 //! State is kept per gateway instance (each instance learns throttling from its own 429s), except
 //! the token limit, whose counters APIM shares across the policy's scopes.

@@ -224,7 +224,7 @@ impl Deployment {
     }
 }
 
-/// Gateway routing policies (see `../shared/reference/gateways.md` and the module doc of
+/// Gateway routing policies (as the open-source load balancers behave; see the module doc of
 /// `sim::gateway`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -345,7 +345,7 @@ pub struct Topology {
     pub client: Client,
 }
 
-/// Defaults, by source (`../shared/reference/gateways.md`, `azure-openai-capacity.md`).
+/// Defaults, by source (the gateways' own code and docs; Azure OpenAI's quota and throttling docs).
 pub mod defaults {
     /// openai-apim-lb: `<retry count="50" interval="0">`.
     pub const APIM_LB_RETRIES: u32 = 50;

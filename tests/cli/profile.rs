@@ -112,6 +112,24 @@ fn azure_2024_timestamps_with_zone_and_mixed_precision_parse() {
 }
 
 #[test]
+fn trace_rows_wider_than_sixteen_columns_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wide.csv");
+    let extra: Vec<String> = (0..17).map(|i| format!("x{i}")).collect();
+    let mut text = format!(
+        "{},TIMESTAMP,ContextTokens,GeneratedTokens\n",
+        extra.join(",")
+    );
+    for s in 0..3 {
+        text += &format!("{},2023-11-16 18:17:0{s},100,10\n", vec!["1"; 17].join(","));
+    }
+    std::fs::write(&path, text).unwrap();
+    let v = profile_json(&[path.to_str().unwrap()]);
+    assert_eq!(v["requests"], 3);
+    assert_eq!(v["prompt_tokens"], 300);
+}
+
+#[test]
 fn mooncake_trace_is_relative_milliseconds() {
     let v = profile_json(&[&fixture("mooncake_first200.jsonl"), "--window", "10s"]);
     assert_eq!(v["requests"], 200);
