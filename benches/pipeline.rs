@@ -14,73 +14,17 @@
 //!   backups), and a one-week trace of 16.8 M requests (the Azure 2023 code trace, 1,906 copies
 //!   5 minutes apart, ~28 requests/s with peaks above the PTUs) through the same topology.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use spillway::catalog::Catalog;
-use spillway::ingest::{IngestOptions, NoProgress, Request, read};
+use spillway::ingest::{IngestOptions, Request};
 use spillway::profile::Profiler;
 use spillway::sim::workload::Synthetic;
 use spillway::sim::{SimOptions, SimRequest, Topology, run};
 use spillway::tokens::{EncodingName, tokenizer};
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-}
-
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
-
-/// The sample chat log, decompressed and repeated 8 times.
-fn chat_log() -> PathBuf {
-    let dir = target_dir().join("bench-data");
-    let path = dir.join("chat-log-x8.jsonl");
-    if !path.exists() {
-        let mut raw = Vec::new();
-        flate2::read::GzDecoder::new(
-            std::fs::File::open(repo("samples/chat-log.jsonl.gz")).unwrap(),
-        )
-        .read_to_end(&mut raw)
-        .unwrap();
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut f = std::fs::File::create(&path).unwrap();
-        for _ in 0..8 {
-            f.write_all(&raw).unwrap();
-        }
-    }
-    path
-}
-
-/// Message texts of the chat log, as the raw tokenizer sees them.
-fn message_texts(path: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        for m in v["request"]["messages"].as_array().unwrap() {
-            for k in ["role", "content", "name"] {
-                if let Some(s) = m[k].as_str() {
-                    out.push(s.to_string());
-                }
-            }
-        }
-        if let Some(s) = v["response"].as_str() {
-            out.push(s.to_string());
-        }
-    }
-    out
-}
-
-fn pool(n: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build()
-        .unwrap()
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{chat_log, jsonl_end_to_end, jsonl_raw, message_texts, pool, repo};
 
 fn bench_jsonl(c: &mut Criterion) {
     let path = chat_log();
@@ -96,29 +40,10 @@ fn bench_jsonl(c: &mut Criterion) {
         // One pool per thread count, kept across iterations (as a run keeps its threads).
         let pool = pool(threads);
         group.bench_function(format!("raw-tokenizer_{threads}-thread"), |b| {
-            b.iter(|| {
-                pool.install(|| {
-                    use rayon::prelude::*;
-                    texts
-                        .par_iter()
-                        .with_min_len(16)
-                        .map(|t| tok.count_ordinary(t))
-                        .sum::<usize>()
-                })
-            })
+            b.iter(|| pool.install(|| jsonl_raw(&texts, tok)))
         });
         group.bench_function(format!("end-to-end_{threads}-thread"), |b| {
-            b.iter(|| {
-                pool.install(|| {
-                    let mut p = Profiler::new(60_000_000, false);
-                    let paths = [path.clone()];
-                    let s = read(&paths, &opts, &catalog, &NoProgress, &mut |batch, _| {
-                        p.add(batch, &[Some(4.0)])
-                    })
-                    .unwrap();
-                    (s.requests, p.finish(&s).unwrap().windows)
-                })
-            })
+            b.iter(|| pool.install(|| jsonl_end_to_end(&path, &opts, &catalog)))
         });
     }
     group.finish();
