@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{Context, ExitStatus};
 use crate::cli::{Format, ProfileArgs};
-use crate::ingest::time::{format_relative, format_utc, parse_datetime, parse_duration};
+use crate::ingest::time::{format_time, parse_datetime, parse_duration};
 use crate::ingest::{IngestOptions, IngestSummary, InputFormat, PromptSource};
 use crate::output::{self, thousands, thousands_f};
 use crate::profile::{Dist, GroupProfile, Profile, Profiler, RateStats, model_weights};
@@ -153,14 +153,6 @@ pub fn run(ctx: &mut Context<'_>, args: ProfileArgs) -> anyhow::Result<ExitStatu
     Ok(ExitStatus::Success)
 }
 
-fn when(us: i64, relative: bool) -> String {
-    if relative {
-        format_relative(us)
-    } else {
-        format_utc(us)
-    }
-}
-
 fn window_label(window_s: f64) -> String {
     if window_s >= 60.0 && (window_s / 60.0).fract() == 0.0 {
         format!("{}m", window_s / 60.0)
@@ -199,7 +191,7 @@ impl RateJson {
             p999: r3(r.p999),
             max: r3(r.max),
             peak_to_mean: r3(r.peak_to_mean),
-            busiest_window: when(r.busiest_window_start_us, relative),
+            busiest_window: format_time(r.busiest_window_start_us, relative),
         }
     }
 }
@@ -411,8 +403,8 @@ fn render(
                 window_s: p.window_s,
                 rate_unit,
                 rate_scale: p.rate_scale,
-                start: when(p.start_us, rel),
-                end: when(p.end_us, rel),
+                start: format_time(p.start_us, rel),
+                end: format_time(p.end_us, rel),
                 windows: p.windows,
                 relative_time: rel,
                 all: GroupJson::new(&p.overall, rel),
@@ -442,8 +434,8 @@ fn render(
             writeln!(
                 out,
                 "{} → {} · {} windows ({} idle) · {} prompt + {} completion tokens ({} cached)\n",
-                when(p.start_us, rel),
-                when(p.end_us, rel),
+                format_time(p.start_us, rel),
+                format_time(p.end_us, rel),
                 thousands(p.windows),
                 thousands(p.overall.idle_windows),
                 thousands(p.overall.prompt_tokens),
@@ -507,7 +499,7 @@ fn rate_table(g: &GroupProfile, rel: bool) -> comfy_table::Table {
             thousands_f(r.p999, 1),
             thousands_f(r.max, 1),
             format!("{:.2}", r.peak_to_mean),
-            when(r.busiest_window_start_us, rel),
+            format_time(r.busiest_window_start_us, rel),
         ]);
     };
     row("requests (RPM)", &g.rpm);
@@ -595,7 +587,7 @@ fn group_table(groups: &[GroupProfile], rel: bool) -> comfy_table::Table {
             thousands_f(g.tpm.p95, 1),
             thousands_f(g.tpm.max, 1),
             format!("{:.2}", g.tpm.peak_to_mean),
-            when(g.tpm.busiest_window_start_us, rel),
+            format_time(g.tpm.busiest_window_start_us, rel),
         ]);
         t.add_row(row);
     }
@@ -635,7 +627,7 @@ fn write_series(p: &Profile, path: &Path, fmt: SeriesFormat) -> anyhow::Result<(
                 .collect::<Result<_, _>>()?;
             let starts = df.column("window_start_us")?.i64()?.clone();
             for r in 0..df.height() {
-                let mut rec = vec![when(starts.get(r).unwrap_or(0), p.relative_time)];
+                let mut rec = vec![format_time(starts.get(r).unwrap_or(0), p.relative_time)];
                 for (n, c) in names.iter().zip(&cols) {
                     if n == "window_start_us" {
                         continue;

@@ -89,6 +89,15 @@ pub fn run(ctx: &mut Context<'_>, args: SimulateArgs) -> anyhow::Result<ExitStat
                     summary.skipped
                 );
             }
+            let scaled = reqs.len() as f64 * args.scale.max(1.0);
+            if scaled > crate::sim::MAX_REQUESTS as f64 {
+                bail!(
+                    "--scale {}: {} trace requests would become {scaled:.0}; at most {} are simulated",
+                    args.scale,
+                    reqs.len(),
+                    crate::sim::MAX_REQUESTS
+                );
+            }
             let model_default = default_max_tokens(&topo, estimate)?;
             let shape = TraceShape {
                 speed: args.speed,
@@ -107,6 +116,14 @@ pub fn run(ctx: &mut Context<'_>, args: SimulateArgs) -> anyhow::Result<ExitStat
     if requests.is_empty() {
         bail!("the workload has no requests");
     }
+    crate::sim::check_span(&requests).map_err(|m| {
+        let hint = if args.synthetic.is_some() {
+            "shorten duration="
+        } else {
+            "check the time column, compress time with --speed, or simulate a part"
+        };
+        anyhow::anyhow!("{workload}: {m}: {hint}")
+    })?;
     let report = crate::sim::run(
         &topo,
         &requests,

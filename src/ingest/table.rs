@@ -480,7 +480,7 @@ fn fast_row<'a>(cells: &[&'a [u8]; 16], s: &Schema, days: &mut DayCache) -> Opti
     let t = cells[s.time];
     let t_us = match s.time_kind {
         TimeKind::Auto => fast_datetime(t, days)?,
-        TimeKind::RelativeSeconds => fast_offset(t)? * 1_000_000 / 1_000,
+        TimeKind::RelativeSeconds => fast_offset(t)?.checked_mul(1_000)?,
         TimeKind::RelativeMillis => fast_offset(t)?,
     };
     let prompt = fast_u32(cells[s.prompt_tokens.as_ref()?.0])?;

@@ -178,6 +178,15 @@ pub fn format_relative(us: i64) -> String {
     }
 }
 
+/// A time as [`format_utc`], or as [`format_relative`] for traces of relative times.
+pub fn format_time(us: i64, relative: bool) -> String {
+    if relative {
+        format_relative(us)
+    } else {
+        format_utc(us)
+    }
+}
+
 /// Parses a duration such as `1s`, `10s`, `1m`, `5m`, `1h`, `250ms` into microseconds.
 pub fn parse_duration(s: &str) -> Option<i64> {
     let s = s.trim();

@@ -27,6 +27,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::catalog::Catalog;
+use crate::ingest::time::format_time;
 use crate::ingest::{IngestSummary, Request};
 
 /// Requests per parallel accumulation task.
@@ -39,9 +40,25 @@ const DENSE_HIST: usize = 1 << 16;
 pub enum ProfileError {
     #[error("no requests to profile ({skipped} rows skipped)")]
     Empty { skipped: u64 },
+    #[error(
+        "the requests span {windows} windows of {window_s} s (from {first} to {last}) in {groups} \
+         series; at most {MAX_CELLS} window rows are kept: check the time column, or pass a \
+         longer --window or fewer --by fields"
+    )]
+    Span {
+        windows: u64,
+        groups: usize,
+        window_s: f64,
+        first: String,
+        last: String,
+    },
     #[error("computing the profile: {0}")]
     Polars(#[from] PolarsError),
 }
+
+/// Most window rows (windows × series) a profile lays out: 20 M rows of sums are about 1.3 GB.
+/// One series of 1-minute windows covers 38 years; of 1-second windows, 231 days.
+pub const MAX_CELLS: u64 = 20_000_000;
 
 /// Sums over one window.
 #[derive(Debug, Default, Clone, Copy)]
@@ -245,12 +262,23 @@ impl Profiler {
         }
         let first = *all.windows.keys().min().unwrap_or(&0);
         let last = *all.windows.keys().max().unwrap_or(&0);
-        let n = (last - first + 1) as usize;
+        let ngroups = self.groups.len();
+        let span = (last as i128 - first as i128 + 1) as u64;
+        if span.saturating_mul(ngroups as u64) > MAX_CELLS {
+            let at = |w: i64| format_time(w.saturating_mul(self.window_us), summary.relative_time);
+            return Err(ProfileError::Span {
+                windows: span,
+                groups: ngroups,
+                window_s: self.window_us as f64 / 1e6,
+                first: at(first),
+                last: at(last),
+            });
+        }
+        let n = span as usize;
         let window_s = self.window_us as f64 / 1e6;
         let scale = 60.0 / window_s;
 
         // Dense series: gid, window index, sums.
-        let ngroups = self.groups.len();
         let mut gid = Vec::with_capacity(ngroups * n);
         let mut widx = Vec::with_capacity(ngroups * n);
         let mut cols: [Vec<u64>; 5] = Default::default();

@@ -43,6 +43,30 @@ pub struct SimRequest {
     pub key: u32,
 }
 
+/// Most requests in one simulation (about 2 GB with the simulator's state).
+pub const MAX_REQUESTS: u64 = 30_000_000;
+
+/// Longest workload simulated, in seconds (a quarter): utilisation is kept for every second of
+/// every deployment, and the clock advances through each of them.
+pub const MAX_SPAN_S: i64 = 92 * 86_400;
+
+/// Checks that a workload (sorted by arrival) spans at most [`MAX_SPAN_S`]; the error says how
+/// long it is.
+pub fn check_span(reqs: &[SimRequest]) -> Result<(), String> {
+    let (Some(first), Some(last)) = (reqs.first(), reqs.last()) else {
+        return Ok(());
+    };
+    let span_s = (last.t_us as i128 - first.t_us as i128) / 1_000_000;
+    if span_s > MAX_SPAN_S as i128 {
+        return Err(format!(
+            "the workload spans {:.1} days; at most {} days are simulated",
+            span_s as f64 / 86_400.0,
+            MAX_SPAN_S / 86_400
+        ));
+    }
+    Ok(())
+}
+
 /// Simulation options.
 #[derive(Debug, Clone, Copy)]
 pub struct SimOptions {

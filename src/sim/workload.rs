@@ -13,7 +13,7 @@
 //!   `constant`); optional `cached=N`, `max_tokens=N`, `keys=K` (token-limit keys assigned
 //!   round-robin), `start=RFC3339`.
 
-use super::{Rng, SimRequest};
+use super::{MAX_REQUESTS, Rng, SimRequest};
 use crate::ingest::Request;
 use crate::ingest::time::{parse_datetime, parse_duration};
 
@@ -234,6 +234,12 @@ impl Synthetic {
         }
         if s.cached > s.prompt {
             return Err("cached cannot exceed prompt".into());
+        }
+        let expected = s.rate_per_s * s.duration_us as f64 / 1e6;
+        if expected > MAX_REQUESTS as f64 {
+            return Err(format!(
+                "rate × duration is {expected:.0} requests; at most {MAX_REQUESTS} are generated"
+            ));
         }
         Ok(s)
     }

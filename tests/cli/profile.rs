@@ -130,6 +130,27 @@ fn trace_rows_wider_than_sixteen_columns_are_read() {
 }
 
 #[test]
+fn absurd_time_span_is_an_error_not_an_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("far.jsonl");
+    std::fs::write(
+        &path,
+        "{\"timestamp\": 1, \"input_length\": 5, \"output_length\": 3, \"hash_ids\": []}\n\
+         {\"timestamp\": 1e300, \"input_length\": 5, \"output_length\": 3, \"hash_ids\": []}\n",
+    )
+    .unwrap();
+    spillway()
+        .args(["profile"])
+        .arg(&path)
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("windows of 60 s").and(predicate::str::contains("--window")),
+        );
+}
+
+#[test]
 fn mooncake_trace_is_relative_milliseconds() {
     let v = profile_json(&[&fixture("mooncake_first200.jsonl"), "--window", "10s"]);
     assert_eq!(v["requests"], 200);

@@ -214,6 +214,54 @@ fn bad_workload_flags_are_clear_errors() {
 }
 
 #[test]
+fn workloads_too_long_or_too_large_are_refused_with_their_size() {
+    let t = path("samples/topology-ptu-spillover.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let far = dir.path().join("far.csv");
+    std::fs::write(
+        &far,
+        "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n\
+         5,ChatGPT,10,20,30,Conversation log\n\
+         99999999999999999999,ChatGPT,10,20,30,Conversation log\n",
+    )
+    .unwrap();
+    spillway()
+        .args(["simulate", "-t", &t, "--trace", far.to_str().unwrap()])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("far.csv")
+                .and(predicate::str::contains("at most 92 days"))
+                .and(predicate::str::contains("--speed")),
+        );
+    spillway()
+        .args([
+            "simulate",
+            "-t",
+            &t,
+            "--synthetic",
+            "rate=1000/s,prompt=10,completion=10,duration=1000h",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("3600000000 requests"));
+    let many = dir.path().join("many.csv");
+    let mut text =
+        String::from("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n");
+    for i in 0..40_000 {
+        text += &format!("{},ChatGPT,10,20,30,Conversation log\n", i / 10);
+    }
+    std::fs::write(&many, text).unwrap();
+    spillway()
+        .args(["simulate", "-t", &t, "--trace", many.to_str().unwrap()])
+        .args(["--scale", "1000"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--scale 1000").and(predicate::str::contains("at most")));
+}
+
+#[test]
 fn token_limit_key_comes_from_the_trace() {
     let out = simulate(&[
         "-t",
