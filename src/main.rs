@@ -22,7 +22,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             // One line: "error: --model: unknown model 'gpt4o'; did you mean gpt-4o?"
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", spillway::commands::error_line(&err));
             ExitCode::from(1)
         }
         Err(_) => {

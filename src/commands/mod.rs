@@ -65,6 +65,24 @@ pub fn run_with(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
     }
 }
 
+/// The error and its causes on one line (`--model: unknown model …`), each said once: a cause
+/// whose text the line already ends with (an I/O error quoted by the error wrapping it) is not
+/// repeated.
+pub fn error_line(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// True when the error comes from writing to a closed pipe (`spillway … | head`).
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
@@ -76,4 +94,21 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
             || c.downcast_ref::<serde_json::Error>()
                 .is_some_and(|e| e.io_error_kind() == Some(io::ErrorKind::BrokenPipe))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_line_says_a_quoted_cause_once() {
+        let io = io::Error::other("incomplete deflate stream");
+        let err = anyhow::Error::new(crate::ingest::IngestError::Io {
+            file: "log.jsonl.gz".into(),
+            source: io,
+        });
+        assert_eq!(error_line(&err), "log.jsonl.gz: incomplete deflate stream");
+        let err = anyhow::anyhow!("unknown model 'gpt4o'").context("--model");
+        assert_eq!(error_line(&err), "--model: unknown model 'gpt4o'");
+    }
 }

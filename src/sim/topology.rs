@@ -407,6 +407,18 @@ impl Topology {
                 field,
                 message,
             };
+        // Every retry is an event: a bound keeps a run's time bounded whatever the topology.
+        let retries_at_most = |n: u32, table: &str, field: &'static str| {
+            if n > MAX_RETRIES {
+                Err(invalid(
+                    table.into(),
+                    field,
+                    format!("{n} is more than the {MAX_RETRIES} retries simulated"),
+                ))
+            } else {
+                Ok(n)
+            }
+        };
 
         let mut regions = Vec::new();
         for (i, r) in raw.region.iter().enumerate() {
@@ -797,7 +809,7 @@ impl Topology {
             policy,
             backends,
             instances,
-            retries: g.retries.unwrap_or(default_retries),
+            retries: retries_at_most(g.retries.unwrap_or(default_retries), "[gateway]", "retries")?,
             default_retry_after_us: secs(
                 g.default_retry_after_s,
                 "default_retry_after_s",
@@ -836,9 +848,12 @@ impl Topology {
             ));
         }
         let client = Client {
-            max_retries: c
-                .and_then(|c| c.max_retries)
-                .unwrap_or(defaults::CLIENT_RETRIES),
+            max_retries: retries_at_most(
+                c.and_then(|c| c.max_retries)
+                    .unwrap_or(defaults::CLIENT_RETRIES),
+                "[client]",
+                "max_retries",
+            )?,
             base_us: nonneg(
                 b.and_then(|b| b.base_s),
                 "backoff.base_s",
@@ -866,6 +881,9 @@ impl Topology {
         self.gateway.backends.iter().find(|b| b.deployment == d)
     }
 }
+
+/// Most retries a client or a gateway may be configured with.
+pub const MAX_RETRIES: u32 = 100;
 
 /// The Standard SKU a provisioned SKU spills to (same data-processing level).
 fn spill_sku(sku: Sku) -> Sku {

@@ -172,6 +172,26 @@ fn invalid_topology_names_file_table_and_field() {
                 .and(predicate::str::contains("capacity"))
                 .and(predicate::str::contains("at least 15")),
         );
+    std::fs::write(
+        &t,
+        "[[region]]\nname = \"eastus\"\n[[deployment]]\nname = \"payg\"\nregion = \"eastus\"\nmodel = \"gpt-4o\"\nsku = \"GlobalStandard\"\ncapacity = 1\n[gateway]\npolicy = \"priority\"\nbackends = [{ deployment = \"payg\" }]\n[client]\nmax_retries = 1000000000\n",
+    )
+    .unwrap();
+    spillway()
+        .args([
+            "simulate",
+            "--synthetic",
+            "rate=1/s,prompt=1,completion=1,duration=1m",
+            "-t",
+        ])
+        .arg(&t)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("[client]")
+                .and(predicate::str::contains("max_retries"))
+                .and(predicate::str::contains("100 retries")),
+        );
 }
 
 #[test]
