@@ -24,3 +24,11 @@ pub fn repo(path: &str) -> std::path::PathBuf {
 pub fn json(out: &[u8]) -> serde_json::Value {
     serde_json::from_slice(out).expect("stdout is JSON")
 }
+
+/// Writes `text` to a file `name` in a fresh temporary folder (removed when the guard drops).
+pub fn temp_file(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}

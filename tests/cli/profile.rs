@@ -2,7 +2,7 @@ use std::io::Write;
 
 use predicates::prelude::*;
 
-use crate::{json, repo, spillway};
+use crate::{json, repo, spillway, temp_file};
 
 fn profile_json(args: &[&str]) -> serde_json::Value {
     let out = spillway()
@@ -113,8 +113,6 @@ fn azure_2024_timestamps_with_zone_and_mixed_precision_parse() {
 
 #[test]
 fn trace_rows_wider_than_sixteen_columns_are_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("wide.csv");
     let extra: Vec<String> = (0..17).map(|i| format!("x{i}")).collect();
     let mut text = format!(
         "{},TIMESTAMP,ContextTokens,GeneratedTokens\n",
@@ -123,7 +121,7 @@ fn trace_rows_wider_than_sixteen_columns_are_read() {
     for s in 0..3 {
         text += &format!("{},2023-11-16 18:17:0{s},100,10\n", vec!["1"; 17].join(","));
     }
-    std::fs::write(&path, text).unwrap();
+    let (_dir, path) = temp_file("wide.csv", &text);
     let v = profile_json(&[path.to_str().unwrap()]);
     assert_eq!(v["requests"], 3);
     assert_eq!(v["prompt_tokens"], 300);
@@ -131,14 +129,11 @@ fn trace_rows_wider_than_sixteen_columns_are_read() {
 
 #[test]
 fn absurd_time_span_is_an_error_not_an_allocation() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("far.jsonl");
-    std::fs::write(
-        &path,
+    let (_dir, path) = temp_file(
+        "far.jsonl",
         "{\"timestamp\": 1, \"input_length\": 5, \"output_length\": 3, \"hash_ids\": []}\n\
          {\"timestamp\": 1e300, \"input_length\": 5, \"output_length\": 3, \"hash_ids\": []}\n",
-    )
-    .unwrap();
+    );
     spillway()
         .args(["profile"])
         .arg(&path)
@@ -214,13 +209,10 @@ fn chat_log_variants_parse() {
 
 #[test]
 fn malformed_row_stops_with_file_and_line_unless_skip_bad() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("trace.csv");
-    std::fs::write(
-        &path,
+    let (_dir, path) = temp_file(
+        "trace.csv",
         "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.9799600,4808,10\n2023-11-16 18:17:04.0319600,lots,8\n2023-11-16 18:17:05,3,4\nnot a time,1,1\n",
-    )
-    .unwrap();
+    );
     spillway()
         .args(["profile"])
         .arg(&path)
@@ -241,13 +233,10 @@ fn malformed_row_stops_with_file_and_line_unless_skip_bad() {
 
 #[test]
 fn bad_jsonl_line_names_line_and_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log.jsonl");
-    std::fs::write(
-        &path,
+    let (_dir, path) = temp_file(
+        "log.jsonl",
         "{\"time\":\"2026-01-01T00:00:00Z\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n{\"time\":\"2026-01-01T00:00:01Z\",\"messages\":[{\"role\":\"user\",\"content\":7}]}\n",
-    )
-    .unwrap();
+    );
     spillway()
         .args(["profile"])
         .arg(&path)

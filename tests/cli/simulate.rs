@@ -1,6 +1,6 @@
 use predicates::prelude::*;
 
-use crate::{json, repo, spillway};
+use crate::{json, repo, spillway, temp_file};
 
 fn path(p: &str) -> String {
     repo(p).display().to_string()
@@ -147,51 +147,41 @@ fn synthetic_workload_and_timeline_files() {
     assert!(std::fs::metadata(&pq).unwrap().len() > 0);
 }
 
+/// Runs a short synthetic workload on the topology `text` (written to `bad.toml`), which must
+/// be refused (exit 1); returns the assertion for the message.
+fn refused_topology(text: &str) -> assert_cmd::assert::Assert {
+    let (_dir, t) = temp_file("bad.toml", text);
+    spillway()
+        .args([
+            "simulate",
+            "--synthetic",
+            "rate=1/s,prompt=1,completion=1,duration=1m",
+            "-t",
+        ])
+        .arg(&t)
+        .assert()
+        .code(1)
+}
+
 #[test]
 fn invalid_topology_names_file_table_and_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let t = dir.path().join("bad.toml");
-    std::fs::write(
-        &t,
+    refused_topology(
         "[[region]]\nname = \"eastus\"\n[[deployment]]\nname = \"ptu\"\nregion = \"eastus\"\nmodel = \"gpt-4o\"\nsku = \"GlobalProvisionedManaged\"\ncapacity = 12\n[gateway]\npolicy = \"priority\"\nbackends = [{ deployment = \"ptu\" }]\n",
     )
-    .unwrap();
-    spillway()
-        .args([
-            "simulate",
-            "--synthetic",
-            "rate=1/s,prompt=1,completion=1,duration=1m",
-            "-t",
-        ])
-        .arg(&t)
-        .assert()
-        .code(1)
-        .stderr(
-            predicate::str::contains("bad.toml")
-                .and(predicate::str::contains("[[deployment]] 1 (ptu)"))
-                .and(predicate::str::contains("capacity"))
-                .and(predicate::str::contains("at least 15")),
-        );
-    std::fs::write(
-        &t,
+    .stderr(
+        predicate::str::contains("bad.toml")
+            .and(predicate::str::contains("[[deployment]] 1 (ptu)"))
+            .and(predicate::str::contains("capacity"))
+            .and(predicate::str::contains("at least 15")),
+    );
+    refused_topology(
         "[[region]]\nname = \"eastus\"\n[[deployment]]\nname = \"payg\"\nregion = \"eastus\"\nmodel = \"gpt-4o\"\nsku = \"GlobalStandard\"\ncapacity = 1\n[gateway]\npolicy = \"priority\"\nbackends = [{ deployment = \"payg\" }]\n[client]\nmax_retries = 1000000000\n",
     )
-    .unwrap();
-    spillway()
-        .args([
-            "simulate",
-            "--synthetic",
-            "rate=1/s,prompt=1,completion=1,duration=1m",
-            "-t",
-        ])
-        .arg(&t)
-        .assert()
-        .code(1)
-        .stderr(
-            predicate::str::contains("[client]")
-                .and(predicate::str::contains("max_retries"))
-                .and(predicate::str::contains("100 retries")),
-        );
+    .stderr(
+        predicate::str::contains("[client]")
+            .and(predicate::str::contains("max_retries"))
+            .and(predicate::str::contains("100 retries")),
+    );
 }
 
 #[test]
