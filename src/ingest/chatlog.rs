@@ -114,7 +114,9 @@ fn parse_time(raw: &RawValue, name: &str) -> Result<i64, String> {
 }
 
 /// The fields of a log line spillway reads, parsed in one pass (borrowing text when it has no
-/// escapes). The request body may be at the top level or under `request` / `body`.
+/// escapes). The request body may be at the top level or under `request` / `body`. The body's
+/// fields are repeated here rather than `#[serde(flatten)]`ed from [`Body`]: flattening buffers
+/// every field into an owned map first, which costs a copy of each prompt.
 #[derive(Deserialize)]
 struct LogLine<'a> {
     #[serde(default, borrow)]

@@ -107,6 +107,22 @@ fn run(b: &[u8], mut i: usize, mask: u8) -> usize {
     i
 }
 
+/// End of `\p{N}{1,3}` whose first number character ends at `e`: up to two more.
+#[inline]
+fn digits_1_to_3(b: &[u8], mut e: usize) -> usize {
+    for _ in 0..2 {
+        if e >= b.len() {
+            break;
+        }
+        let (c, n) = class_at(b, e);
+        if c & NUMBER == 0 {
+            break;
+        }
+        e += n;
+    }
+    e
+}
+
 /// End of the run of characters from `i` that are neither letter, number nor whitespace.
 #[inline(always)]
 fn run_other(b: &[u8], mut i: usize) -> usize {
@@ -239,18 +255,7 @@ fn next_cl100k(b: &[u8], p: usize) -> usize {
     }
     // `\p{N}{1,3}+`
     if c0 & NUMBER != 0 {
-        let mut e = p + n0;
-        for _ in 0..2 {
-            if e >= len {
-                break;
-            }
-            let (c, n) = class_at(b, e);
-            if c & NUMBER == 0 {
-                break;
-            }
-            e += n;
-        }
-        return e;
+        return digits_1_to_3(b, p + n0);
     }
     // ` ?[^\s\p{L}\p{N}]++[\r\n]*+`
     let q = if b0 == b' ' { p + 1 } else { p };
@@ -312,18 +317,7 @@ fn next_o200k(b: &[u8], p: usize) -> usize {
     }
     // `\p{N}{1,3}`
     if c0 & NUMBER != 0 {
-        let mut e = p + n0;
-        for _ in 0..2 {
-            if e >= len {
-                break;
-            }
-            let (c, n) = class_at(b, e);
-            if c & NUMBER == 0 {
-                break;
-            }
-            e += n;
-        }
-        return e;
+        return digits_1_to_3(b, p + n0);
     }
     // ` ?[^\s\p{L}\p{N}]+[\r\n/]*`
     let q = if b0 == b' ' { p + 1 } else { p };

@@ -2,7 +2,7 @@ use std::io::Write;
 
 use predicates::prelude::*;
 
-use crate::{json, repo, spillway};
+use crate::{json, repo, spillway, temp_file};
 
 #[test]
 fn count_text_argument_gives_the_documented_json_shape() {
@@ -62,15 +62,16 @@ fn count_several_files_and_models_gives_one_row_each() {
 
 #[test]
 fn count_chat_request_matches_the_api_on_the_cookbook_example() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("req.json");
-    std::fs::write(&path, r#"{"model":"gpt-4o","max_tokens":100,"messages":[
+    let (_dir, path) = temp_file(
+        "req.json",
+        r#"{"model":"gpt-4o","max_tokens":100,"messages":[
         {"role":"system","content":"You are a helpful, pattern-following assistant that translates corporate jargon into plain English."},
         {"role":"system","name":"example_user","content":"New synergies will help drive top-line growth."},
         {"role":"system","name":"example_assistant","content":"Things working well together will increase revenue."},
         {"role":"system","name":"example_user","content":"Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage."},
         {"role":"system","name":"example_assistant","content":"Let's talk later when we're less busy about how to do better."},
-        {"role":"user","content":"This late pivot means we don't have time to boil the ocean for the client deliverable."}]}"#).unwrap();
+        {"role":"user","content":"This late pivot means we don't have time to boil the ocean for the client deliverable."}]}"#,
+    );
     let out = spillway()
         .args([
             "count",
@@ -116,13 +117,10 @@ fn count_bundled_chat_sample_reads_the_image_size_from_its_data_url() {
 
 #[test]
 fn malformed_chat_json_names_the_json_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.json");
-    std::fs::write(
-        &path,
+    let (_dir, path) = temp_file(
+        "bad.json",
         r#"{"messages":[{"role":"user","content":"ok"},{"role":"user","content":{"x":1}}]}"#,
-    )
-    .unwrap();
+    );
     spillway()
         .args(["count", "--chat"])
         .arg(&path)
