@@ -520,48 +520,49 @@ fn invalid_topologies_name_table_field_and_valid_values() {
             .unwrap_err()
             .to_string()
     };
-    let e = err(&format!(
-        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"ptu\" }}]\n",
-        dep("ptu", "GlobalProvisionedManaged", 42, "")
-    ));
-    assert!(
-        e.contains("t.toml") && e.contains("capacity") && e.contains("40 or 45"),
-        "{e}"
-    );
-    let e = err(&format!(
-        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"ptu\" }}]\n",
-        dep("ptu", "ProvisionedManaged", 20, "")
-    ));
-    assert!(
-        e.contains("at least 50") && e.contains("nearest valid: 50"),
-        "{e}"
-    );
-    let e = err(&format!(
-        "{}[gateway]\npolicy = \"fastest\"\nbackends = [{{ deployment = \"a\" }}]\n",
-        dep("a", "GlobalStandard", 10, "")
-    ));
-    assert!(
-        e.contains("[gateway]") && e.contains("policy") && e.contains("round-robin"),
-        "{e}"
-    );
-    let e = err(&format!(
-        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"b\" }}]\n",
-        dep("a", "GlobalStandard", 10, "")
-    ));
-    assert!(
-        e.contains("backends[0]") && e.contains("unknown deployment 'b'"),
-        "{e}"
-    );
-    let e = err(&format!(
-        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"a\" }}]\ncircuit_breaker = {{ failures = 1, interval_s = 1, trip_s = 1 }}\n",
-        dep("a", "GlobalStandard", 10, "")
-    ));
-    assert!(e.contains("circuit_breaker"), "{e}");
-    let e = err(&format!(
-        "{}[gateway]\npolicy = \"priority\"\nbackends = [{{ deployment = \"a\" }}]\n",
-        dep("a", "GlobalStandard", 10, "").replace("gpt-4o", "gpt-5o")
-    ));
-    assert!(e.contains("model") && e.contains("unknown model"), "{e}");
+    let gateway = |policy: &str, backend: &str, extra: &str| {
+        format!(
+            "[gateway]\npolicy = \"{policy}\"\nbackends = [{{ deployment = \"{backend}\" }}]\n{extra}"
+        )
+    };
+    let cases: [(String, &[&str]); 6] = [
+        (
+            dep("ptu", "GlobalProvisionedManaged", 42, "") + &gateway("priority", "ptu", ""),
+            &["t.toml", "capacity", "40 or 45"],
+        ),
+        (
+            dep("ptu", "ProvisionedManaged", 20, "") + &gateway("priority", "ptu", ""),
+            &["at least 50", "nearest valid: 50"],
+        ),
+        (
+            dep("a", "GlobalStandard", 10, "") + &gateway("fastest", "a", ""),
+            &["[gateway]", "policy", "round-robin"],
+        ),
+        (
+            dep("a", "GlobalStandard", 10, "") + &gateway("priority", "b", ""),
+            &["backends[0]", "unknown deployment 'b'"],
+        ),
+        (
+            dep("a", "GlobalStandard", 10, "")
+                + &gateway(
+                    "priority",
+                    "a",
+                    "circuit_breaker = { failures = 1, interval_s = 1, trip_s = 1 }\n",
+                ),
+            &["circuit_breaker"],
+        ),
+        (
+            dep("a", "GlobalStandard", 10, "").replace("gpt-4o", "gpt-5o")
+                + &gateway("priority", "a", ""),
+            &["model", "unknown model"],
+        ),
+    ];
+    for (body, wants) in &cases {
+        let e = err(body);
+        for w in *wants {
+            assert!(e.contains(w), "{e}: should mention {w}");
+        }
+    }
     let e = err("[gateway]\npolicy = \"priority\"\nbackends = []\n[[deployment]]\nname = \"a\"\n");
     assert!(e.contains("t.toml:"), "{e}");
 }
