@@ -2,11 +2,17 @@
 //!
 //! The development host's speed drifts by more than the margin being measured, so measuring one
 //! side after the other (as criterion groups do) compares two different machines. This bench
-//! alternates the two sides, round after round, on 1 and on 2 threads, and reports the best and
-//! the median of each with their ratio: end-to-end throughput ÷ raw tokenizer throughput, in
-//! bytes of message text (issue target: at least 80 %; 2 threads at least 1.85× one).
+//! runs, in every round, the raw tokenizer and the whole pipeline back to back on 1 thread and
+//! then on 2, and reports the median (and quartiles) over the rounds of the ratios taken within
+//! a round: end-to-end throughput ÷ raw tokenizer throughput (issue target: at least 80 %), and
+//! 2 threads ÷ 1 thread, end to end (target: at least 1.85×) and for the raw tokenizer (the
+//! ceiling this machine gives).
 //!
-//!     cargo bench --bench jsonl_ratio            # ROUNDS=n to change the 15 rounds
+//! It also times, the same way, the JSON parsing alone on one thread: every line deserialized
+//! into the fields a chat-log line is read for, by spillway's fast path and by serde_json.
+//!
+//!     cargo bench --bench jsonl_ratio            # ROUNDS=n to change the 15 rounds;
+//!                                                # ONLY=json for the parse timing alone
 
 #[path = "common/mod.rs"]
 mod common;
@@ -16,6 +22,8 @@ use std::time::Instant;
 use common::{chat_log, jsonl_end_to_end, jsonl_raw, message_texts, pool};
 use spillway::catalog::Catalog;
 use spillway::ingest::IngestOptions;
+use spillway::ingest::json::{self, Raw};
+use spillway::tokens::chat::ChatRequest;
 use spillway::tokens::{EncodingName, tokenizer};
 
 fn main() {
@@ -24,59 +32,128 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(15);
     let path = chat_log();
+    if std::env::var("ONLY").is_ok_and(|o| o == "json") {
+        return json_parse(&path, rounds);
+    }
     let texts = message_texts(&path);
     let bytes: usize = texts.iter().map(String::len).sum();
     let catalog = Catalog::embedded();
     let opts = IngestOptions::new("gpt-4o");
     let tok = tokenizer(EncodingName::O200kBase);
     println!(
-        "chat log ×8: {} MB file, {:.1} MiB of message text, {rounds} alternating rounds",
+        "chat log ×8: {} MB file, {:.1} MiB of message text, {rounds} rounds",
         std::fs::metadata(&path)
             .map(|m| m.len() / 1_000_000)
             .unwrap_or(0),
         bytes as f64 / (1 << 20) as f64
     );
-    println!(
-        "| threads | raw best / median | end to end best / median | ratio of bests | ratio of medians |"
-    );
-    println!("|---|---|---|---|---|");
-    let mut e2e_best = Vec::new();
-    for threads in [1usize, 2] {
-        let pool = pool(threads);
-        // Warm-up: page cache, per-thread caches, allocator.
-        pool.install(|| {
+    let pools = [pool(1), pool(2)];
+    // Warm-up: page cache, per-thread caches, allocator.
+    for p in &pools {
+        p.install(|| {
             jsonl_raw(&texts, tok);
             jsonl_end_to_end(&path, &opts, &catalog);
         });
-        let (mut raw, mut e2e) = (Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            let t = Instant::now();
-            std::hint::black_box(pool.install(|| jsonl_raw(&texts, tok)));
-            raw.push(t.elapsed().as_secs_f64());
-            let t = Instant::now();
-            std::hint::black_box(pool.install(|| jsonl_end_to_end(&path, &opts, &catalog)));
-            e2e.push(t.elapsed().as_secs_f64());
-        }
-        raw.sort_by(f64::total_cmp);
-        e2e.sort_by(f64::total_cmp);
-        let (rb, rm) = (raw[0], raw[raw.len() / 2]);
-        let (eb, em) = (e2e[0], e2e[e2e.len() / 2]);
-        let mibs = |s: f64| bytes as f64 / (1 << 20) as f64 / s;
-        println!(
-            "| {threads} | {:.0} / {:.0} ms ({:.0} MiB/s) | {:.0} / {:.0} ms ({:.0} MiB/s) | {:.0} % | {:.0} % |",
-            rb * 1e3,
-            rm * 1e3,
-            mibs(rb),
-            eb * 1e3,
-            em * 1e3,
-            mibs(eb),
-            100.0 * rb / eb,
-            100.0 * rm / em
-        );
-        e2e_best.push(eb);
     }
+    let time = |f: &dyn Fn()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    // Per round: [raw 1, end to end 1, raw 2, end to end 2], back to back.
+    let mut runs: Vec<[f64; 4]> = Vec::new();
+    for _ in 0..rounds {
+        let mut r = [0.0; 4];
+        for (i, p) in pools.iter().enumerate() {
+            r[2 * i] = time(&|| {
+                std::hint::black_box(p.install(|| jsonl_raw(&texts, tok)));
+            });
+            r[2 * i + 1] = time(&|| {
+                std::hint::black_box(p.install(|| jsonl_end_to_end(&path, &opts, &catalog)));
+            });
+        }
+        runs.push(r);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let quartiles = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 4], v[v.len() / 2], v[(3 * v.len()) / 4])
+    };
+    let mibs = |s: f64| bytes as f64 / (1 << 20) as f64 / s;
     println!(
-        "\nend to end, 2 threads vs 1: {:.2}x",
-        e2e_best[0] / e2e_best[1]
+        "| threads | raw, median | end to end, median | end to end ÷ raw: median (quartiles) of the rounds |"
+    );
+    println!("|---|---|---|---|");
+    for (i, threads) in [1, 2].into_iter().enumerate() {
+        let raw = median(runs.iter().map(|r| r[2 * i]).collect());
+        let e2e = median(runs.iter().map(|r| r[2 * i + 1]).collect());
+        let (q1, q2, q3) = quartiles(runs.iter().map(|r| r[2 * i] / r[2 * i + 1]).collect());
+        println!(
+            "| {threads} | {:.0} ms ({:.0} MiB/s) | {:.0} ms ({:.0} MiB/s) | {:.0} % ({:.0}–{:.0} %) |",
+            raw * 1e3,
+            mibs(raw),
+            e2e * 1e3,
+            mibs(e2e),
+            100.0 * q2,
+            100.0 * q1,
+            100.0 * q3
+        );
+    }
+    let (s1, s2, s3) = quartiles(runs.iter().map(|r| r[1] / r[3]).collect());
+    let (t1, t2, t3) = quartiles(runs.iter().map(|r| r[0] / r[2]).collect());
+    println!(
+        "\n2 threads vs 1, median (quartiles) of the rounds: end to end {s2:.2}x ({s1:.2}–{s3:.2}), raw tokenizer {t2:.2}x ({t1:.2}–{t3:.2})"
+    );
+    json_parse(&path, rounds);
+}
+
+/// The fields of a chat-log line that `profile` reads.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct Line<'a> {
+    #[serde(borrow)]
+    timestamp: Option<Raw<'a>>,
+    #[serde(borrow)]
+    model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    request: Option<ChatRequest<'a>>,
+    usage: Option<std::collections::BTreeMap<String, serde::de::IgnoredAny>>,
+}
+
+fn json_parse(path: &std::path::Path, rounds: usize) {
+    let data = std::fs::read(path).unwrap();
+    let lines: Vec<&[u8]> = data
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let messages = |parse: &dyn Fn(&[u8]) -> Line<'_>| -> usize {
+        lines
+            .iter()
+            .map(|l| parse(l).request.map_or(0, |r| r.messages.len()))
+            .sum()
+    };
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        std::hint::black_box(messages(&|l| json::from_slice(l).unwrap()));
+        ours.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        std::hint::black_box(messages(&|l| serde_json::from_slice(l).unwrap()));
+        theirs.push(t.elapsed().as_secs_f64());
+    }
+    ours.sort_by(f64::total_cmp);
+    theirs.sort_by(f64::total_cmp);
+    let mb = data.len() as f64 / (1 << 20) as f64;
+    println!(
+        "\nJSON parse, 1 thread, best / median: fast path {:.0} / {:.0} ms ({:.0} MiB/s), serde_json {:.0} / {:.0} ms ({:.0} MiB/s)",
+        ours[0] * 1e3,
+        ours[rounds / 2] * 1e3,
+        mb / ours[0],
+        theirs[0] * 1e3,
+        theirs[rounds / 2] * 1e3,
+        mb / theirs[0]
     );
 }

@@ -19,12 +19,11 @@
 
 use std::borrow::Cow;
 
-use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
-use super::source::{Blocks, OpenFile, line_iter};
+use super::json::{self, Raw};
+use super::source::{Blocks, OpenFile};
 use super::table::tick;
 use super::time::{from_unix_number, parse_datetime};
 use super::{BLOCK_BYTES, Emitter, IngestError, Parsed, Progress, PromptSource, RowCtx, RowResult};
@@ -61,14 +60,22 @@ struct ChoiceMessage<'a> {
     content: Option<Cow<'a, str>>,
 }
 
-type Fields<'a> = FxHashMap<String, &'a RawValue>;
+type Fields<'a> = FxHashMap<String, Raw<'a>>;
 
 fn fields(raw: &str) -> Result<Fields<'_>, String> {
-    serde_json::from_str(raw).map_err(|e| format!("not a JSON object: {e}"))
+    json::from_slice(raw.as_bytes())
+        .or_else(|_| serde_json::from_str(raw))
+        .map_err(|e| format!("not a JSON object: {e}"))
 }
 
-fn as_str<'a>(raw: &'a RawValue) -> Option<Cow<'a, str>> {
-    serde_json::from_str::<Cow<'a, str>>(raw.get()).ok()
+/// The string a raw value holds, if it is one.
+fn as_str(raw: Raw<'_>) -> Option<Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct S<'a>(#[serde(borrow)] Cow<'a, str>);
+    json::from_slice::<S>(raw.0.as_bytes())
+        .ok()
+        .or_else(|| serde_json::from_str::<S>(raw.0).ok())
+        .map(|s| s.0)
 }
 
 fn u32_of(v: u64, what: &str) -> Result<u32, String> {
@@ -83,25 +90,25 @@ fn dimension<'a>(top: &Fields<'a>, path: &str) -> Result<Cow<'a, str>, String> {
         return Ok(Cow::Borrowed("(none)"));
     };
     for p in parts {
-        let inner: Fields<'a> = serde_json::from_str(raw.get())
-            .map_err(|_| format!("--by {path}: '{first}' is not an object"))?;
+        let inner: Fields<'a> =
+            fields(raw.0).map_err(|_| format!("--by {path}: '{first}' is not an object"))?;
         match inner.get(p) {
-            Some(r) => raw = r,
+            Some(&r) => raw = r,
             None => return Ok(Cow::Borrowed("(none)")),
         }
     }
     Ok(match as_str(raw) {
         Some(s) => s,
-        None if raw.get() == "null" => Cow::Borrowed("(none)"),
-        None => Cow::Borrowed(raw.get()),
+        None if raw.0 == "null" => Cow::Borrowed("(none)"),
+        None => Cow::Borrowed(raw.0),
     })
 }
 
-fn parse_time(raw: &RawValue, name: &str) -> Result<i64, String> {
+fn parse_time(raw: Raw<'_>, name: &str) -> Result<i64, String> {
     let bad = || {
         format!(
             "{name}: {} is not a timestamp (RFC 3339 or unix seconds / ms)",
-            raw.get()
+            raw.0
         )
     };
     if let Some(s) = as_str(raw) {
@@ -109,7 +116,9 @@ fn parse_time(raw: &RawValue, name: &str) -> Result<i64, String> {
             .or_else(|| s.trim().parse::<f64>().ok().and_then(from_unix_number))
             .ok_or_else(bad);
     }
-    let x: f64 = serde_json::from_str(raw.get()).map_err(|_| bad())?;
+    let x: f64 = json::from_slice(raw.0.as_bytes())
+        .or_else(|_| serde_json::from_str(raw.0))
+        .map_err(|_| bad())?;
     from_unix_number(x).ok_or_else(bad)
 }
 
@@ -120,15 +129,15 @@ fn parse_time(raw: &RawValue, name: &str) -> Result<i64, String> {
 #[derive(Deserialize)]
 struct LogLine<'a> {
     #[serde(default, borrow)]
-    timestamp: Option<&'a RawValue>,
+    timestamp: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    time: Option<&'a RawValue>,
+    time: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    created: Option<&'a RawValue>,
+    created: Option<Raw<'a>>,
     #[serde(default, borrow, rename = "@timestamp")]
-    at_timestamp: Option<&'a RawValue>,
+    at_timestamp: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    ts: Option<&'a RawValue>,
+    ts: Option<Raw<'a>>,
     #[serde(default, borrow)]
     request: Option<Body<'a>>,
     #[serde(default, borrow)]
@@ -136,7 +145,7 @@ struct LogLine<'a> {
     #[serde(default)]
     usage: Option<Usage>,
     #[serde(default, borrow)]
-    response: Option<&'a RawValue>,
+    response: Option<Raw<'a>>,
     #[serde(default, borrow)]
     completion: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
@@ -185,9 +194,13 @@ struct Response<'a> {
     model: Option<Cow<'a, str>>,
 }
 
-/// Deserializes `text`; on failure, parses again with path tracking for a precise message
-/// (`messages[0].content: invalid type …`), prefixed with `at` when the value is nested.
+/// Deserializes `text` with the fast parser, else with serde_json (see [`json`]); on failure,
+/// parses again with path tracking for a precise message (`messages[0].content: invalid type
+/// …`), prefixed with `at` when the value is nested.
 fn parse_json<'a, T: Deserialize<'a>>(text: &'a [u8], at: &str) -> Result<T, String> {
+    if let Ok(v) = json::from_slice(text) {
+        return Ok(v);
+    }
     serde_json::from_slice(text).map_err(|_| {
         let de = &mut serde_json::Deserializer::from_slice(text);
         let err = match serde_path_to_error::deserialize::<_, T>(de) {
@@ -238,8 +251,8 @@ fn parse_line<'a>(line: &'a [u8], e: &RowCtx<'_, '_>) -> RowResult<'a> {
             .find_map(|(k, b)| b.as_ref().map(|b| (b, k)))
     };
     let response: Option<Response<'a>> = match top.response {
-        Some(r) if r.get().trim_start().starts_with('{') => {
-            Some(parse_json(r.get().as_bytes(), "response")?)
+        Some(r) if r.0.trim_start().starts_with('{') => {
+            Some(parse_json(r.0.as_bytes(), "response")?)
         }
         _ => None,
     };
@@ -407,20 +420,12 @@ pub(crate) fn read(
 ) -> Result<(), IngestError> {
     let consumed = file.consumed.clone();
     let mut last = 0;
-    let mut blocks = Blocks::new(file.take_reader(), 1, BLOCK_BYTES);
+    let mut blocks = Blocks::new(file.take_reader(), BLOCK_BYTES);
+    let mut next_line = 1;
     while let Some(block) = blocks.next_block().map_err(|err| e.io(err))? {
-        let pieces = block.pieces();
-        let rows: Vec<(u64, RowResult<'_>)> = {
-            let em = &e.ctx();
-            pieces
-                .par_iter()
-                .flat_map_iter(|&(first, piece)| {
-                    line_iter(piece, first).map(|(n, l)| (n, parse_line(l, em)))
-                })
-                .collect()
-        };
+        let em = &e.ctx();
+        let rows = block.parse_lines(&mut next_line, || |l| parse_line(l, em));
         e.emit(rows)?;
-        blocks.recycle(block);
         tick(&consumed, &mut last, progress);
     }
     Ok(())

@@ -18,6 +18,7 @@
 //!   start at the epoch unless an anchor is given, and are marked relative.
 
 mod chatlog;
+pub mod json;
 mod source;
 mod table;
 pub mod time;
@@ -31,11 +32,12 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Model};
+use source::PieceRows;
 
 pub use source::InputFormat;
 
 /// Bytes per block read from a file.
-pub const BLOCK_BYTES: usize = 16 << 20;
+pub const BLOCK_BYTES: usize = 8 << 20;
 
 /// Positions of skipped rows kept for the summary.
 const SKIP_SAMPLES: usize = 10;
@@ -442,16 +444,18 @@ impl Emitter<'_, '_> {
     }
 
     /// Checks, interns and hands one block of parsed rows (with their line numbers) to the sink.
-    pub fn emit(&mut self, rows: Vec<(u64, RowResult<'_>)>) -> Result<(), IngestError> {
+    pub fn emit(&mut self, rows: PieceRows<RowResult<'_>>) -> Result<(), IngestError> {
         // Every row well-formed with nothing to intern: the rows become requests in parallel.
         if let Some(d) = self.direct() {
             let out: Option<Vec<Request>> = rows
                 .par_iter()
+                .flat_map_iter(|(_, piece)| piece)
                 .map(|(_, r)| r.as_ref().ok().and_then(|p| d.request(p)))
                 .collect();
             if let Some(out) = out {
                 let no_completion = rows
                     .iter()
+                    .flat_map(|(_, piece)| piece)
                     .filter(|(_, r)| matches!(r, Ok(p) if p.no_completion))
                     .count() as u64;
                 self.emit_direct(&out, no_completion);
@@ -459,7 +463,10 @@ impl Emitter<'_, '_> {
             }
         }
         let offset = self.offset_us();
-        let mut out = Vec::with_capacity(rows.len());
+        let mut out = Vec::with_capacity(rows.iter().map(|(_, piece)| piece.len()).sum());
+        let rows = rows
+            .into_iter()
+            .flat_map(|(first, piece)| piece.into_iter().map(move |(at, row)| (first + at, row)));
         for (line, row) in rows {
             self.fs.rows_read += 1;
             self.summary.rows_read += 1;

@@ -12,6 +12,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rayon::prelude::*;
+
 /// The input formats spillway reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputFormat {
@@ -228,88 +230,178 @@ struct Splitter {
     reader: Box<dyn BufRead + Send>,
     carry: Vec<u8>,
     eof: bool,
-    next_line: u64,
+    /// Size of the next block: the first blocks are smaller, so that parsing starts early.
+    next_bytes: usize,
     block_bytes: usize,
     /// Pieces per block.
     parts: usize,
 }
 
 impl Splitter {
-    /// Fills `block` (cleared; its allocations reused) with the next block; `false` at the end.
+    /// Fills `block` (its buffer reused) with the next block; `false` at the end.
     fn next_block(&mut self, block: &mut Block) -> io::Result<bool> {
         if self.eof && self.carry.is_empty() {
             return Ok(false);
         }
+        let want = self.next_bytes;
+        self.next_bytes = (want * 4).min(self.block_bytes);
+        // The buffer is zero-filled once, when it grows, and read into directly after that:
+        // `len` counts the bytes of this block, `buf.len()` those ever initialised.
         let buf = &mut block.data;
-        buf.clear();
-        buf.extend_from_slice(&self.carry);
+        let mut len = self.carry.len();
+        grow(buf, 0, len);
+        buf[..len].copy_from_slice(&self.carry);
         self.carry.clear();
-        buf.reserve(self.block_bytes.saturating_sub(buf.len()));
-        while !self.eof && (buf.len() < self.block_bytes || memchr::memrchr(b'\n', buf).is_none()) {
-            let want = self.block_bytes.saturating_sub(buf.len()).max(1 << 16) as u64;
-            // `take` + `read_to_end` appends without zero-filling the buffer first.
-            let n = (&mut self.reader).take(want).read_to_end(buf)?;
-            if n == 0 {
-                self.eof = true;
+        while !self.eof && (len < want || memchr::memrchr(b'\n', &buf[..len]).is_none()) {
+            let end = (len + READ_BYTES).max(want);
+            grow(buf, len, end);
+            match self.reader.read(&mut buf[len..end]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
         if !self.eof
-            && let Some(last_nl) = memchr::memrchr(b'\n', buf)
+            && let Some(last_nl) = memchr::memrchr(b'\n', &buf[..len])
         {
-            self.carry.extend_from_slice(&buf[last_nl + 1..]);
-            buf.truncate(last_nl + 1);
+            self.carry.extend_from_slice(&buf[last_nl + 1..len]);
+            len = last_nl + 1;
         }
-        if buf.is_empty() {
+        block.len = len;
+        if len == 0 {
             return Ok(false);
         }
-        self.next_line = chunk_ranges(buf, self.next_line, self.parts, &mut block.pieces);
+        chunk_ranges(&buf[..len], self.parts, &mut block.pieces);
         Ok(true)
     }
 }
 
-/// A line-aligned block of a stream, cut into pieces (at line ends) that can be parsed in
-/// parallel, each with the number of its first line.
-#[derive(Default)]
-pub(crate) struct Block {
-    data: Vec<u8>,
-    pieces: Vec<(u64, std::ops::Range<usize>)>,
+/// Bytes asked of the reader at a time once a block is full but has no line end yet.
+const READ_BYTES: usize = 1 << 20;
+
+/// Grows `buf` to at least `size` initialised bytes, keeping its first `keep`. A new buffer
+/// comes zeroed from the allocator (fresh pages, not written twice).
+fn grow(buf: &mut Vec<u8>, keep: usize, size: usize) {
+    if buf.len() < size {
+        let mut bigger = vec![0u8; size];
+        bigger[..keep].copy_from_slice(&buf[..keep]);
+        *buf = bigger;
+    }
 }
 
+/// A line-aligned block of a stream, cut into pieces (at line ends) that can be parsed in
+/// parallel. Dropping it hands its buffer back to the reader that made it.
+#[derive(Default)]
+pub(crate) struct Block {
+    /// The buffer; its first `len` bytes are the block.
+    data: Vec<u8>,
+    len: usize,
+    pieces: Vec<std::ops::Range<usize>>,
+    home: Option<std::sync::mpsc::Sender<Block>>,
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.take() {
+            let _ = home.send(Block {
+                data: std::mem::take(&mut self.data),
+                len: 0,
+                pieces: std::mem::take(&mut self.pieces),
+                home: None,
+            });
+        }
+    }
+}
+
+/// A block's rows parsed in parallel: per piece, the number of its first line and its rows
+/// with their line offsets in the piece (a row's line is the first plus its offset).
+pub(crate) type PieceRows<T> = Vec<(u64, Vec<(u64, T)>)>;
+
 impl Block {
-    /// The pieces: (number of the first line, bytes).
-    pub fn pieces(&self) -> Vec<(u64, &[u8])> {
-        self.pieces
-            .iter()
-            .map(|(line, r)| (*line, &self.data[r.clone()]))
+    /// The pieces.
+    pub fn pieces(&self) -> Vec<&[u8]> {
+        self.pieces.iter().map(|r| &self.data[r.clone()]).collect()
+    }
+
+    /// Parses every non-blank line of the block in parallel (`parse` makes the parser of a
+    /// piece, which may keep state from line to line); `next_line`, the number of the block's
+    /// first line, moves past the block. Lines are numbered as they are split, so the block is
+    /// scanned for line ends once.
+    pub fn parse_lines<'b, T, F>(
+        &'b self,
+        next_line: &mut u64,
+        parse: impl Fn() -> F + Sync,
+    ) -> PieceRows<T>
+    where
+        T: Send,
+        F: FnMut(&'b [u8]) -> T,
+    {
+        let parsed: Vec<(u64, Vec<(u64, T)>)> = self
+            .pieces()
+            .par_iter()
+            .map(|piece| {
+                let mut f = parse();
+                let mut lines = Lines::new(piece);
+                let rows = lines.by_ref().map(|(n, l)| (n, f(l))).collect();
+                (lines.ends(), rows)
+            })
+            .collect();
+        parsed
+            .into_iter()
+            .map(|(ends, rows)| {
+                let first = *next_line;
+                *next_line += ends;
+                (first, rows)
+            })
             .collect()
+    }
+
+    #[cfg(test)]
+    fn bytes(&self) -> &[u8] {
+        &self.data[..self.len]
     }
 }
 
 /// Line-aligned blocks of a stream, read (and decompressed) on a background thread one block
-/// ahead of the caller, so reading — and finding line ends — overlaps parsing. Blocks handed
-/// back with [`Blocks::recycle`] are refilled instead of allocating (and page-faulting) new ones.
+/// ahead of the caller, so reading — and finding line ends — overlaps parsing. A dropped
+/// block is refilled instead of allocating (and page-faulting) a new one; the reader makes
+/// [`BLOCKS_IN_FLIGHT`] blocks and then waits for one to come back, so a caller holds at most
+/// one block when it asks for the next.
 pub(crate) struct Blocks {
     rx: std::sync::mpsc::Receiver<io::Result<Block>>,
-    spare: std::sync::mpsc::Sender<Block>,
 }
 
 impl Blocks {
-    /// `first_line` is the number of the first line the reader will produce; blocks are cut
-    /// into pieces for the caller's rayon pool.
-    pub fn new(reader: Box<dyn BufRead + Send>, first_line: u64, block_bytes: usize) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let (spare, spares) = std::sync::mpsc::channel::<Block>();
+    /// Blocks are cut into pieces for the caller's rayon pool.
+    pub fn new(reader: Box<dyn BufRead + Send>, block_bytes: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(0);
+        let (home, spares) = std::sync::mpsc::channel::<Block>();
         let mut splitter = Splitter {
             reader,
             carry: Vec::new(),
             eof: false,
-            next_line: first_line,
+            next_bytes: (block_bytes / 16).max(1),
             block_bytes,
             parts: PIECES_PER_THREAD * rayon::current_num_threads(),
         };
         std::thread::spawn(move || {
+            let mut made = 0;
             loop {
-                let mut block = spares.try_recv().unwrap_or_default();
+                // Two blocks suffice (reading a block is several times faster than parsing
+                // it): one being parsed, one being filled. Fresh memory costs page faults.
+                let mut block = match spares.try_recv() {
+                    Ok(b) => b,
+                    Err(_) if made < BLOCKS_IN_FLIGHT => {
+                        made += 1;
+                        Block::default()
+                    }
+                    Err(_) => match spares.recv() {
+                        Ok(b) => b,
+                        Err(_) => break,
+                    },
+                };
+                block.home.get_or_insert_with(|| home.clone());
                 match splitter.next_block(&mut block) {
                     Ok(true) => {
                         if tx.send(Ok(block)).is_err() {
@@ -324,12 +416,7 @@ impl Blocks {
                 }
             }
         });
-        Blocks { rx, spare }
-    }
-
-    /// Hands a processed block back for reuse.
-    pub fn recycle(&self, block: Block) {
-        let _ = self.spare.send(block);
+        Blocks { rx }
     }
 
     /// The next block; `None` at the end.
@@ -341,40 +428,66 @@ impl Blocks {
     }
 }
 
-/// Pieces per worker thread in a block: enough for work stealing to even out long lines.
-const PIECES_PER_THREAD: usize = 8;
+/// Blocks allocated per stream.
+const BLOCKS_IN_FLIGHT: usize = 2;
 
-/// Iterator over the non-blank lines of `piece` (whose first line is number `first`), without
-/// line terminators.
-pub(crate) fn line_iter(piece: &[u8], first: u64) -> impl Iterator<Item = (u64, &[u8])> {
-    let ends = memchr::memchr_iter(b'\n', piece).chain(std::iter::once(piece.len()));
-    let mut start = 0;
-    (first..).zip(ends).filter_map(move |(line, nl)| {
-        if start > piece.len() {
-            return None;
-        }
-        let mut l = &piece[start..nl];
-        start = nl + 1;
-        if let [rest @ .., b'\r'] = l {
-            l = rest;
-        }
-        (!l.iter().all(u8::is_ascii_whitespace)).then_some((line, l))
-    })
+/// Pieces per worker thread in a block: enough for work stealing to even out long lines.
+const PIECES_PER_THREAD: usize = 32;
+
+/// The non-blank lines of a piece, without terminators, each with its offset from the
+/// piece's first line; once exhausted, [`Lines::ends`] is the number of line ends in the piece.
+pub(crate) struct Lines<'a> {
+    piece: &'a [u8],
+    start: usize,
+    ends: u64,
 }
 
-/// Cuts `block` into about `parts` pieces at line ends (none shorter than 64 KiB), writing each
-/// piece's first line number and byte range to `out`; returns the number of the line after
-/// the block.
-fn chunk_ranges(
-    block: &[u8],
-    first_line: u64,
-    parts: usize,
-    out: &mut Vec<(u64, std::ops::Range<usize>)>,
-) -> u64 {
+impl<'a> Lines<'a> {
+    pub fn new(piece: &'a [u8]) -> Self {
+        Lines {
+            piece,
+            start: 0,
+            ends: 0,
+        }
+    }
+
+    /// Line ends passed so far.
+    pub fn ends(&self) -> u64 {
+        self.ends
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = (u64, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some(rest) = self.piece.get(self.start..) {
+            let offset = self.ends;
+            let mut line = match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    self.ends += 1;
+                    &rest[..i]
+                }
+                None => rest,
+            };
+            self.start += line.len() + 1;
+            if let [head @ .., b'\r'] = line {
+                line = head;
+            }
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                return Some((offset, line));
+            }
+        }
+        None
+    }
+}
+
+/// Cuts `block` into about `parts` pieces at line ends (none shorter than 64 KiB), writing
+/// their byte ranges to `out`.
+fn chunk_ranges(block: &[u8], parts: usize, out: &mut Vec<std::ops::Range<usize>>) {
     out.clear();
     let target = (block.len() / parts.max(1)).max(1 << 16);
     let mut start = 0;
-    let mut line = first_line;
     while start < block.len() {
         let end = if start + target >= block.len() {
             block.len()
@@ -384,11 +497,9 @@ fn chunk_ranges(
                 None => block.len(),
             }
         };
-        out.push((line, start..end));
-        line += memchr::memchr_iter(b'\n', &block[start..end]).count() as u64;
+        out.push(start..end);
         start = end;
     }
-    line
 }
 
 /// Reads the first line (the header) of a stream, without its terminator.
@@ -454,13 +565,14 @@ mod tests {
         let mut r: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
         let header = read_header(&mut r).unwrap().unwrap();
         assert_eq!(header, "h");
-        let mut blocks = Blocks::new(r, 2, 4);
+        let mut blocks = Blocks::new(r, 4);
         let mut all = Vec::new();
+        let mut next_line = 2;
         while let Some(b) = blocks.next_block().unwrap() {
-            assert!(b.data.ends_with(b"\n") || b.data.ends_with(b"3"));
-            for (first, piece) in b.pieces() {
-                for (n, l) in line_iter(piece, first) {
-                    all.push((n, String::from_utf8(l.to_vec()).unwrap()));
+            assert!(b.bytes().ends_with(b"\n") || b.bytes().ends_with(b"3"));
+            for (first, rows) in b.parse_lines(&mut next_line, || |l: &[u8]| l.to_vec()) {
+                for (offset, l) in rows {
+                    all.push((first + offset, String::from_utf8(l).unwrap()));
                 }
             }
         }
@@ -486,17 +598,18 @@ mod tests {
             }
         }
         let mut chunks = Vec::new();
-        let next = chunk_ranges(&text, 3, 8, &mut chunks);
+        chunk_ranges(&text, 8, &mut chunks);
         assert!(chunks.len() > 1);
+        let mut next = 3;
+        let mut chunked: Vec<(u64, Vec<u8>)> = Vec::new();
+        for r in chunks {
+            let mut lines = Lines::new(&text[r]);
+            for (offset, l) in lines.by_ref() {
+                chunked.push((next + offset, l.to_vec()));
+            }
+            next += lines.ends();
+        }
         assert_eq!(next, line);
-        let chunked: Vec<(u64, Vec<u8>)> = chunks
-            .into_iter()
-            .flat_map(|(first, r)| {
-                line_iter(&text[r], first)
-                    .map(|(n, l)| (n, l.to_vec()))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
         assert_eq!(chunked, expected);
     }
 

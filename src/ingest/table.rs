@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 use std::borrow::Cow;
 
-use super::source::{Blocks, InputFormat, OpenFile, line_iter, read_header};
+use super::source::{Blocks, InputFormat, Lines, OpenFile, read_header};
 use super::time::{from_unix_number, parse_datetime};
 use super::{
     BLOCK_BYTES, Emitter, IngestError, Parsed, Progress, Request, RowCtx, RowResult, norm,
@@ -373,54 +373,49 @@ fn read_simple_csv(
     let ncols = header.len();
     let consumed = file.consumed.clone();
     let mut last = 0;
-    let mut blocks = Blocks::new(file.take_reader(), 2, BLOCK_BYTES);
+    let mut blocks = Blocks::new(file.take_reader(), BLOCK_BYTES);
+    let mut next_line = 2;
     while let Some(block) = blocks.next_block().map_err(|err| e.io(err))? {
-        let pieces = block.pieces();
         // The common case: every line of the block parses straight into a request.
         if let Some(d) = e.direct() {
             let em = &e.ctx();
-            let direct: Option<Vec<(Vec<Request>, u64)>> = pieces
+            let direct: Option<Vec<(Vec<Request>, u64, u64)>> = block
+                .pieces()
                 .par_iter()
-                .map(|&(first, piece)| {
+                .map(|piece| {
                     let mut out = Vec::with_capacity(piece.len() / 32);
                     let mut no_completion = 0;
                     let mut days = DayCache::default();
-                    for (_, l) in line_iter(piece, first) {
+                    let mut lines = Lines::new(piece);
+                    for (_, l) in lines.by_ref() {
                         let p = parse_simple_line(l, ncols, &s, em, &mut days).ok()?;
                         no_completion += u64::from(p.no_completion);
                         out.push(d.request(&p)?);
                     }
-                    Some((out, no_completion))
+                    Some((out, no_completion, lines.ends()))
                 })
                 .collect::<Option<Vec<_>>>();
             if let Some(parts) = direct {
                 // One hand-over per block keeps the sink's own parallelism busy.
-                let mut out = Vec::with_capacity(parts.iter().map(|(v, _)| v.len()).sum());
+                let mut out = Vec::with_capacity(parts.iter().map(|(v, _, _)| v.len()).sum());
                 let mut no_completion = 0;
-                for (v, c) in parts {
+                for (v, c, ends) in parts {
                     out.extend_from_slice(&v);
                     no_completion += c;
+                    next_line += ends;
                 }
                 e.emit_direct(&out, no_completion);
-                blocks.recycle(block);
                 tick(&consumed, &mut last, progress);
                 continue;
             }
         }
-        let rows: Vec<(u64, RowResult<'_>)> = {
-            let em = &e.ctx();
-            let s = &s;
-            pieces
-                .par_iter()
-                .flat_map_iter(|&(first, piece)| {
-                    let mut days = DayCache::default();
-                    line_iter(piece, first)
-                        .map(move |(n, l)| (n, parse_simple_line(l, ncols, s, em, &mut days)))
-                })
-                .collect()
-        };
+        let em = &e.ctx();
+        let s = &s;
+        let rows = block.parse_lines(&mut next_line, || {
+            let mut days = DayCache::default();
+            move |l| parse_simple_line(l, ncols, s, em, &mut days)
+        });
         e.emit(rows)?;
-        blocks.recycle(block);
         tick(&consumed, &mut last, progress);
     }
     Ok(())
@@ -686,7 +681,8 @@ fn read_csv(
                 })
                 .collect()
         };
-        e.emit(rows)?;
+        // Line (or row) numbers are absolute: one piece starting at 0.
+        e.emit(vec![(0, rows)])?;
         let c = rdr.position().byte();
         progress.advance(c.saturating_sub(last));
         last = c;
@@ -736,14 +732,12 @@ fn read_mooncake(
     e.set_relative();
     let consumed = file.consumed.clone();
     let mut last = 0;
-    let mut blocks = Blocks::new(file.take_reader(), 1, BLOCK_BYTES);
+    let mut blocks = Blocks::new(file.take_reader(), BLOCK_BYTES);
+    let mut next_line = 1;
     while let Some(block) = blocks.next_block().map_err(|err| e.io(err))? {
-        let pieces = block.pieces();
-        let rows: Vec<(u64, RowResult<'_>)> = pieces
-            .par_iter()
-            .flat_map_iter(|&(first, piece)| line_iter(piece, first))
-            .map(|(n, l)| {
-                let r = serde_json::from_slice::<MooncakeRow>(l)
+        let rows = block.parse_lines(&mut next_line, || {
+            |l: &[u8]| {
+                serde_json::from_slice::<MooncakeRow>(l)
                     .map_err(|err| format!("not a Mooncake row: {err}"))
                     .and_then(|m| {
                         if !(m.timestamp.is_finite() && m.timestamp >= 0.0) {
@@ -764,12 +758,10 @@ fn read_mooncake(
                             usage_pair: None,
                             no_completion: false,
                         })
-                    });
-                (n, r)
-            })
-            .collect();
+                    })
+            }
+        });
         e.emit(rows)?;
-        blocks.recycle(block);
         tick(&consumed, &mut last, progress);
     }
     Ok(())
@@ -860,7 +852,8 @@ fn read_parquet(file: &OpenFile, e: &mut Emitter<'_, '_>) -> Result<(), IngestEr
                 })
                 .collect()
         };
-        e.emit(rows)?;
+        // Line (or row) numbers are absolute: one piece starting at 0.
+        e.emit(vec![(0, rows)])?;
         offset += len;
     }
     Ok(())

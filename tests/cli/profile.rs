@@ -248,6 +248,51 @@ fn bad_jsonl_line_names_line_and_field() {
         );
 }
 
+/// Files of several blocks (the first blocks are small, later ones several MB), with blank and
+/// CRLF lines: bad rows deep in the file are reported at their exact line.
+#[test]
+fn bad_rows_past_the_first_blocks_are_reported_at_their_line() {
+    let mut jsonl = String::new();
+    let mut csv = String::from("TIMESTAMP,ContextTokens,GeneratedTokens\n");
+    let mut line = 0;
+    for i in 0..60_000u32 {
+        line += 1;
+        if line == 45_001 {
+            jsonl += "{\"time\": \"not a time\", \"usage\": {\"prompt_tokens\": 1}}\n";
+            csv += "2023-11-16 18:17:05,lots,4\n";
+            continue;
+        }
+        let pad = "x".repeat((i % 97) as usize);
+        jsonl += &format!(
+            "{{\"time\": {}, \"usage\": {{\"prompt_tokens\": {i}, \"completion_tokens\": 1}}, \"pad\": \"{pad}\"}}\r\n",
+            1_700_000_000 + i / 10
+        );
+        csv += &format!("2023-11-16 18:17:{:02},{i},1\n", i % 60);
+        if i % 1000 == 7 {
+            line += 1;
+            jsonl += "\n";
+            csv += "\n";
+        }
+    }
+    let (_d1, jsonl_path) = temp_file("log.jsonl", &jsonl);
+    let (_d2, csv_path) = temp_file("trace.csv", &csv);
+    assert!(jsonl.len() > 5_000_000, "spans several blocks");
+    // The CSV's header is its line 1, so the same row is one line further down.
+    for (path, bad) in [(&jsonl_path, 45_001), (&csv_path, 45_002)] {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        spillway()
+            .args(["profile"])
+            .arg(path)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!("{name}:{bad}:")));
+        let v = profile_json(&[path.to_str().unwrap(), "--skip-bad"]);
+        assert_eq!(v["skipped"], 1, "{name}");
+        assert_eq!(v["skipped_rows"][0]["line"], bad, "{name}");
+        assert_eq!(v["rows_read"], 59_999 + 1, "{name}");
+    }
+}
+
 #[test]
 fn csv_and_tsv_with_text_columns_are_tokenized() {
     let dir = tempfile::tempdir().unwrap();
