@@ -280,11 +280,12 @@ impl Splitter {
 /// Bytes asked of the reader at a time once a block is full but has no line end yet.
 const READ_BYTES: usize = 1 << 20;
 
-/// Grows `buf` to at least `size` initialised bytes, keeping its first `keep`. A new buffer
-/// comes zeroed from the allocator (fresh pages, not written twice).
+/// Grows `buf` to at least `size` initialised bytes (at least doubling, so that a very long
+/// line costs linear time), keeping its first `keep`. A new buffer comes zeroed from the
+/// allocator (fresh pages, not written twice).
 fn grow(buf: &mut Vec<u8>, keep: usize, size: usize) {
     if buf.len() < size {
-        let mut bigger = vec![0u8; size];
+        let mut bigger = vec![0u8; size.max(2 * buf.len())];
         bigger[..keep].copy_from_slice(&buf[..keep]);
         *buf = bigger;
     }
@@ -580,6 +581,23 @@ mod tests {
             all,
             vec![(2, "a,1".into()), (3, "b,2".into()), (5, "c,3".into())]
         );
+    }
+
+    #[test]
+    fn a_line_longer_than_blocks_stays_whole() {
+        let long = "x".repeat(3_000_000);
+        let text = format!("a\n{long}\nb\n");
+        let r: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.into_bytes()));
+        let mut blocks = Blocks::new(r, 1 << 16);
+        let mut lines = Vec::new();
+        let mut next_line = 1;
+        while let Some(b) = blocks.next_block().unwrap() {
+            for (first, rows) in b.parse_lines(&mut next_line, || |l: &[u8]| l.len()) {
+                lines.extend(rows.into_iter().map(|(offset, len)| (first + offset, len)));
+            }
+        }
+        assert_eq!(lines, vec![(1, 1), (2, 3_000_000), (3, 1)]);
+        assert_eq!(next_line, 4);
     }
 
     #[test]
