@@ -63,19 +63,14 @@ struct ChoiceMessage<'a> {
 type Fields<'a> = FxHashMap<String, Raw<'a>>;
 
 fn fields(raw: &str) -> Result<Fields<'_>, String> {
-    json::from_slice(raw.as_bytes())
-        .or_else(|_| serde_json::from_str(raw))
-        .map_err(|e| format!("not a JSON object: {e}"))
+    json::parse(raw.as_bytes()).map_err(|e| format!("not a JSON object: {e}"))
 }
 
 /// The string a raw value holds, if it is one.
 fn as_str(raw: Raw<'_>) -> Option<Cow<'_, str>> {
     #[derive(Deserialize)]
     struct S<'a>(#[serde(borrow)] Cow<'a, str>);
-    json::from_slice::<S>(raw.0.as_bytes())
-        .ok()
-        .or_else(|| serde_json::from_str::<S>(raw.0).ok())
-        .map(|s| s.0)
+    json::parse::<S>(raw.0.as_bytes()).ok().map(|s| s.0)
 }
 
 fn u32_of(v: u64, what: &str) -> Result<u32, String> {
@@ -116,9 +111,7 @@ fn parse_time(raw: Raw<'_>, name: &str) -> Result<i64, String> {
             .or_else(|| s.trim().parse::<f64>().ok().and_then(from_unix_number))
             .ok_or_else(bad);
     }
-    let x: f64 = json::from_slice(raw.0.as_bytes())
-        .or_else(|_| serde_json::from_str(raw.0))
-        .map_err(|_| bad())?;
+    let x: f64 = json::parse(raw.0.as_bytes()).map_err(|_| bad())?;
     from_unix_number(x).ok_or_else(bad)
 }
 
@@ -198,10 +191,7 @@ struct Response<'a> {
 /// parses again with path tracking for a precise message (`messages[0].content: invalid type
 /// …`), prefixed with `at` when the value is nested.
 fn parse_json<'a, T: Deserialize<'a>>(text: &'a [u8], at: &str) -> Result<T, String> {
-    if let Ok(v) = json::from_slice(text) {
-        return Ok(v);
-    }
-    serde_json::from_slice(text).map_err(|_| {
+    json::parse(text).map_err(|_| {
         let de = &mut serde_json::Deserializer::from_slice(text);
         let err = match serde_path_to_error::deserialize::<_, T>(de) {
             Ok(_) => return "malformed JSON".to_string(),

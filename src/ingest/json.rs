@@ -76,6 +76,12 @@ pub fn from_slice<'de, T: Deserialize<'de>>(input: &'de [u8]) -> Result<T, Error
     }
 }
 
+/// Deserializes `input` with this parser, or with serde_json where it declines (the error is
+/// serde_json's).
+pub fn parse<'de, T: Deserialize<'de>>(input: &'de [u8]) -> Result<T, serde_json::Error> {
+    from_slice(input).or_else(|_| serde_json::from_slice(input))
+}
+
 /// The JSON text of a value, borrowed from the input (serde_json's `&RawValue`, readable by
 /// both this deserializer and serde_json).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
