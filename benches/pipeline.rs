@@ -2,7 +2,7 @@
 //! aggregation, and simulated requests per second.
 //!
 //! * `jsonl/*`: the bundled chat log (samples/chat-log.jsonl.gz, decompressed and repeated 8
-//!   times, ≈ 50 MB, written to `$CARGO_TARGET_DIR/bench-data/`) read end to end (read, JSON
+//!   times, ≈ 75 MB, written to `$CARGO_TARGET_DIR/bench-data/`) read end to end (read, JSON
 //!   parse, chat-rule token counting, profile aggregation) versus the raw tokenizer counting
 //!   the same message texts already in memory, on 1 and on 2 threads. Throughput is in bytes
 //!   of message text, so the two are directly comparable: end-to-end ÷ raw is the share of the
