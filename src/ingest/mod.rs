@@ -314,6 +314,8 @@ struct Interner {
     groups: FxHashMap<Vec<String>, u32>,
     /// Id of the model used for rows that name none.
     default_id: Option<u16>,
+    /// Model names as rows write them: (id, unknown to the catalog).
+    named: FxHashMap<String, (u16, bool)>,
 }
 
 /// Receives parsed rows from a format reader: checks them, interns names, keeps the counts and
@@ -374,30 +376,38 @@ impl Emitter<'_, '_> {
 
     /// The id of the model a row names (`None`: the default model), interned on first sight.
     fn model_id(&mut self, name: Option<&str>) -> u16 {
-        if name.is_none()
-            && let Some(id) = self.interner.default_id
-        {
-            return id;
-        }
-        let (model, unknown) = self.resolver.resolve(name);
-        if unknown && let Some(name) = name {
-            *self
-                .summary
-                .unknown_models
-                .entry(name.to_string())
-                .or_default() += 1;
-        }
-        let id = match self.interner.models.get(model.name.as_str()) {
-            Some(&id) => id,
-            None => {
-                let id = self.summary.models.len() as u16;
-                self.interner.models.insert(model.name.clone(), id);
-                self.summary.models.push(model.name.clone());
-                id
-            }
+        // Names as written are cached: the catalog lookup (case folding, dated spellings) runs
+        // once per distinct name, not once per row.
+        let cached = match name {
+            None => self.interner.default_id.map(|id| (id, false)),
+            Some(n) => self.interner.named.get(n).copied(),
         };
-        if name.is_none() {
-            self.interner.default_id = Some(id);
+        let (id, unknown) = cached.unwrap_or_else(|| {
+            let (model, unknown) = self.resolver.resolve(name);
+            let id = match self.interner.models.get(model.name.as_str()) {
+                Some(&id) => id,
+                None => {
+                    let id = self.summary.models.len() as u16;
+                    self.interner.models.insert(model.name.clone(), id);
+                    self.summary.models.push(model.name.clone());
+                    id
+                }
+            };
+            match name {
+                None => self.interner.default_id = Some(id),
+                Some(n) => {
+                    self.interner.named.insert(n.to_string(), (id, unknown));
+                }
+            }
+            (id, unknown)
+        });
+        if unknown && let Some(name) = name {
+            match self.summary.unknown_models.get_mut(name) {
+                Some(n) => *n += 1,
+                None => {
+                    self.summary.unknown_models.insert(name.to_string(), 1);
+                }
+            }
         }
         id
     }
@@ -550,6 +560,7 @@ pub fn read(
         models: FxHashMap::default(),
         groups: FxHashMap::default(),
         default_id: None,
+        named: FxHashMap::default(),
     };
     if opts.by.is_empty() {
         interner.groups.insert(Vec::new(), 0);

@@ -294,6 +294,32 @@ fn bad_rows_past_the_first_blocks_are_reported_at_their_line() {
 }
 
 #[test]
+fn model_names_resolve_by_catalog_and_unknown_ones_are_counted_per_row() {
+    let mut text = String::new();
+    for (i, model) in [
+        "gpt-4o-2024-08-06",
+        "GPT-4o",
+        "my-finetune",
+        "gpt-4o-mini",
+        "my-finetune",
+        "my-finetune",
+    ]
+    .iter()
+    .enumerate()
+    {
+        text += &format!(
+            "{{\"time\": {}, \"model\": \"{model}\", \"usage\": {{\"prompt_tokens\": 10, \"completion_tokens\": 1}}}}\n",
+            1_700_000_000 + i
+        );
+    }
+    let (_dir, path) = temp_file("log.jsonl", &text);
+    let v = profile_json(&[path.to_str().unwrap(), "--model", "gpt-4o"]);
+    assert_eq!(v["requests"], 6);
+    assert_eq!(v["models"], serde_json::json!(["gpt-4o", "gpt-4o-mini"]));
+    assert_eq!(v["unknown_models"], serde_json::json!({"my-finetune": 3}));
+}
+
+#[test]
 fn csv_and_tsv_with_text_columns_are_tokenized() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("prompts.csv");
