@@ -342,17 +342,13 @@ impl Catalog {
         if let Some(&i) = self.index.get(&key) {
             return Some(&self.models[i]);
         }
-        // Longest known name followed by `-<digit>…`.
-        self.index
-            .iter()
-            .filter(|(k, _)| {
-                key.len() > k.len() + 1
-                    && key.starts_with(k.as_str())
-                    && key.as_bytes()[k.len()] == b'-'
-                    && key.as_bytes()[k.len() + 1].is_ascii_digit()
-            })
-            .max_by_key(|(k, _)| k.len())
-            .map(|(_, &i)| &self.models[i])
+        // Longest known name followed by `-<digit>…`: cut at each such dash, rightmost first.
+        let bytes = key.as_bytes();
+        (1..bytes.len().saturating_sub(1))
+            .rev()
+            .filter(|&d| bytes[d] == b'-' && bytes[d + 1].is_ascii_digit())
+            .find_map(|d| self.index.get(&key[..d]))
+            .map(|&i| &self.models[i])
     }
 
     /// Like [`Catalog::model`], with an error listing close names.
