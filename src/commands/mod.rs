@@ -51,6 +51,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
 
 /// Runs the parsed command line, writing results to `out`.
 pub fn run_with(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
+    if let Some(n) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.into())
+            .build_global()
+            .context("--threads: starting the worker threads")?;
+    }
     let catalog = Catalog::load(cli.catalog.as_deref())?;
     let mut ctx = Context {
         catalog,

@@ -23,7 +23,7 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use super::json::{self, Raw};
-use super::source::{Blocks, OpenFile};
+use super::source::{OpenFile, for_each_block};
 use super::table::tick;
 use super::time::{from_unix_number, parse_datetime};
 use super::{BLOCK_BYTES, Emitter, IngestError, Parsed, Progress, PromptSource, RowCtx, RowResult};
@@ -410,13 +410,13 @@ pub(crate) fn read(
 ) -> Result<(), IngestError> {
     let consumed = file.consumed.clone();
     let mut last = 0;
-    let mut blocks = Blocks::new(file.take_reader(), BLOCK_BYTES);
     let mut next_line = 1;
-    while let Some(block) = blocks.next_block().map_err(|err| e.io(err))? {
+    let io_error = e.io_error();
+    for_each_block(file.take_reader(), BLOCK_BYTES, io_error, |block| {
         let em = &e.ctx();
         let rows = block.parse_lines(&mut next_line, || |l| parse_line(l, em));
         e.emit(rows)?;
         tick(&consumed, &mut last, progress);
-    }
-    Ok(())
+        Ok(())
+    })
 }

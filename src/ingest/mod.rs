@@ -8,8 +8,9 @@
 //!
 //! Invariants:
 //! * Streaming: files are read in blocks of [`BLOCK_BYTES`]; each block is parsed (and its text
-//!   tokenized) in parallel with rayon and handed to the sink before the next is read, so memory
-//!   is bounded by a block plus what the sink keeps.
+//!   tokenized) in parallel with rayon and handed to the sink while the next block is read,
+//!   as a task of the same pool, so memory is bounded by two blocks plus what the sink keeps,
+//!   and no thread outside the pool works (`--threads 1` is one thread, reading included).
 //! * Nothing is lost silently: a malformed row stops the read with `file:line: what is wrong`
 //!   unless `skip_bad` is set, in which case it is counted and the first positions are kept.
 //!   `rows_read = requests + skipped` always holds. Failed requests (BurstGPT rows with zero
@@ -368,8 +369,14 @@ impl Emitter<'_, '_> {
     }
 
     pub fn io(&self, source: std::io::Error) -> IngestError {
-        IngestError::Io {
-            file: self.label.clone(),
+        self.io_error()(source)
+    }
+
+    /// What turns an I/O error into this file's error, for use while the emitter is borrowed.
+    pub fn io_error(&self) -> impl Fn(std::io::Error) -> IngestError + use<> {
+        let file = self.label.clone();
+        move |source| IngestError::Io {
+            file: file.clone(),
             source,
         }
     }

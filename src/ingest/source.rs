@@ -219,7 +219,7 @@ fn detect(ext: &str, head: &[u8]) -> InputFormat {
 }
 
 impl OpenFile {
-    /// Takes the reader out (for a block reader thread); the file then reads as empty.
+    /// Takes the reader out (for the block reader); the file then reads as empty.
     pub fn take_reader(&mut self) -> Box<dyn BufRead + Send> {
         std::mem::replace(&mut self.reader, Box::new(io::empty()))
     }
@@ -292,27 +292,13 @@ fn grow(buf: &mut Vec<u8>, keep: usize, size: usize) {
 }
 
 /// A line-aligned block of a stream, cut into pieces (at line ends) that can be parsed in
-/// parallel. Dropping it hands its buffer back to the reader that made it.
+/// parallel.
 #[derive(Default)]
 pub(crate) struct Block {
     /// The buffer; its first `len` bytes are the block.
     data: Vec<u8>,
     len: usize,
     pieces: Vec<std::ops::Range<usize>>,
-    home: Option<std::sync::mpsc::Sender<Block>>,
-}
-
-impl Drop for Block {
-    fn drop(&mut self) {
-        if let Some(home) = self.home.take() {
-            let _ = home.send(Block {
-                data: std::mem::take(&mut self.data),
-                len: 0,
-                pieces: std::mem::take(&mut self.pieces),
-                home: None,
-            });
-        }
-    }
 }
 
 /// A block's rows parsed in parallel: per piece, the number of its first line and its rows
@@ -364,73 +350,44 @@ impl Block {
     }
 }
 
-/// Line-aligned blocks of a stream, read (and decompressed) on a background thread one block
-/// ahead of the caller, so reading — and finding line ends — overlaps parsing. A dropped
-/// block is refilled instead of allocating (and page-faulting) a new one; the reader makes
-/// [`BLOCKS_IN_FLIGHT`] blocks and then waits for one to come back, so a caller holds at most
-/// one block when it asks for the next.
-pub(crate) struct Blocks {
-    rx: std::sync::mpsc::Receiver<io::Result<Block>>,
-}
-
-impl Blocks {
-    /// Blocks are cut into pieces for the caller's rayon pool.
-    pub fn new(reader: Box<dyn BufRead + Send>, block_bytes: usize) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel(0);
-        let (home, spares) = std::sync::mpsc::channel::<Block>();
-        let mut splitter = Splitter {
-            reader,
-            carry: Vec::new(),
-            eof: false,
-            next_bytes: (block_bytes / 16).max(1),
-            block_bytes,
-            parts: PIECES_PER_THREAD * rayon::current_num_threads(),
-        };
-        std::thread::spawn(move || {
-            let mut made = 0;
-            loop {
-                // Two blocks suffice (reading a block is several times faster than parsing
-                // it): one being parsed, one being filled. Fresh memory costs page faults.
-                let mut block = match spares.try_recv() {
-                    Ok(b) => b,
-                    Err(_) if made < BLOCKS_IN_FLIGHT => {
-                        made += 1;
-                        Block::default()
-                    }
-                    Err(_) => match spares.recv() {
-                        Ok(b) => b,
-                        Err(_) => break,
-                    },
-                };
-                block.home.get_or_insert_with(|| home.clone());
-                match splitter.next_block(&mut block) {
-                    Ok(true) => {
-                        if tx.send(Ok(block)).is_err() {
-                            break;
-                        }
-                    }
-                    Ok(false) => break,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        break;
-                    }
-                }
-            }
-        });
-        Blocks { rx }
+/// Reads `reader` (decompressing as it goes) in line-aligned blocks of about `block_bytes` and
+/// calls `f` with each block in order, stopping at its first error.
+///
+/// The next block is read as a rayon task beside `f`'s work on the current one, so on two or
+/// more threads reading (and decompression) overlaps parsing, and on one thread everything runs
+/// on that thread in turn: no thread outside the pool is ever busy. Two buffers are reused
+/// from block to block (fresh memory costs page faults).
+pub(crate) fn for_each_block<E>(
+    reader: Box<dyn BufRead + Send>,
+    block_bytes: usize,
+    io_error: impl Fn(io::Error) -> E,
+    mut f: impl FnMut(&Block) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut splitter = Splitter {
+        reader,
+        carry: Vec::new(),
+        eof: false,
+        next_bytes: (block_bytes / 16).max(1),
+        block_bytes,
+        parts: PIECES_PER_THREAD * rayon::current_num_threads(),
+    };
+    let (mut current, mut next) = (Block::default(), Block::default());
+    if !splitter.next_block(&mut current).map_err(&io_error)? {
+        return Ok(());
     }
-
-    /// The next block; `None` at the end.
-    pub fn next_block(&mut self) -> io::Result<Option<Block>> {
-        match self.rx.recv() {
-            Ok(r) => r.map(Some),
-            Err(_) => Ok(None),
+    loop {
+        let mut more = Ok(false);
+        // The read is spawned before `f` starts, so an idle worker takes it first.
+        rayon::in_place_scope(|scope| {
+            scope.spawn(|_| more = splitter.next_block(&mut next));
+            f(&current)
+        })?;
+        if !more.map_err(&io_error)? {
+            return Ok(());
         }
+        std::mem::swap(&mut current, &mut next);
     }
 }
-
-/// Blocks allocated per stream.
-const BLOCKS_IN_FLIGHT: usize = 2;
 
 /// Pieces per worker thread in a block: enough for work stealing to even out long lines.
 const PIECES_PER_THREAD: usize = 32;
@@ -566,17 +523,23 @@ mod tests {
         let mut r: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
         let header = read_header(&mut r).unwrap().unwrap();
         assert_eq!(header, "h");
-        let mut blocks = Blocks::new(r, 4);
         let mut all = Vec::new();
         let mut next_line = 2;
-        while let Some(b) = blocks.next_block().unwrap() {
-            assert!(b.bytes().ends_with(b"\n") || b.bytes().ends_with(b"3"));
-            for (first, rows) in b.parse_lines(&mut next_line, || |l: &[u8]| l.to_vec()) {
-                for (offset, l) in rows {
-                    all.push((first + offset, String::from_utf8(l).unwrap()));
+        for_each_block(
+            r,
+            4,
+            |e| e,
+            |b| {
+                assert!(b.bytes().ends_with(b"\n") || b.bytes().ends_with(b"3"));
+                for (first, rows) in b.parse_lines(&mut next_line, || |l: &[u8]| l.to_vec()) {
+                    for (offset, l) in rows {
+                        all.push((first + offset, String::from_utf8(l).unwrap()));
+                    }
                 }
-            }
-        }
+                Ok(())
+            },
+        )
+        .unwrap();
         assert_eq!(
             all,
             vec![(2, "a,1".into()), (3, "b,2".into()), (5, "c,3".into())]
@@ -584,18 +547,82 @@ mod tests {
     }
 
     #[test]
+    fn blocks_are_read_on_the_pool_threads_only() {
+        // A reader that notes the pool thread (if any) of every read.
+        struct Noting {
+            inner: std::io::Cursor<Vec<u8>>,
+            threads: Arc<std::sync::Mutex<Vec<Option<usize>>>>,
+        }
+        impl Read for Noting {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if let Ok(mut t) = self.threads.lock() {
+                    t.push(rayon::current_thread_index());
+                }
+                self.inner.read(buf)
+            }
+        }
+        // Several reads' worth (the splitter asks for up to READ_BYTES at a time).
+        let rows = 500_000;
+        let text: String = (0..rows).map(|i| format!("row {i}\n")).collect();
+        assert!(text.len() > 4 * READ_BYTES);
+        for n in [1, 2] {
+            let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let reader = Noting {
+                inner: std::io::Cursor::new(text.clone().into_bytes()),
+                threads: threads.clone(),
+            };
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap();
+            let mut seen = 0;
+            let mut next_line = 1;
+            pool.install(|| {
+                for_each_block(
+                    Box::new(BufReader::new(reader)),
+                    1 << 20,
+                    |e| e,
+                    |b| {
+                        seen += b
+                            .parse_lines(&mut next_line, || |_: &[u8]| ())
+                            .iter()
+                            .map(|(_, r)| r.len())
+                            .sum::<usize>();
+                        Ok(())
+                    },
+                )
+            })
+            .unwrap();
+            assert_eq!(seen, rows);
+            assert_eq!(next_line, rows as u64 + 1);
+            let threads = threads.lock().unwrap();
+            assert!(threads.len() > 4, "{} reads", threads.len());
+            assert!(
+                threads.iter().all(|t| t.is_some_and(|i| i < n)),
+                "{threads:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_line_longer_than_blocks_stays_whole() {
         let long = "x".repeat(3_000_000);
         let text = format!("a\n{long}\nb\n");
         let r: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.into_bytes()));
-        let mut blocks = Blocks::new(r, 1 << 16);
         let mut lines = Vec::new();
         let mut next_line = 1;
-        while let Some(b) = blocks.next_block().unwrap() {
-            for (first, rows) in b.parse_lines(&mut next_line, || |l: &[u8]| l.len()) {
-                lines.extend(rows.into_iter().map(|(offset, len)| (first + offset, len)));
-            }
-        }
+        for_each_block(
+            r,
+            1 << 16,
+            |e| e,
+            |b| {
+                for (first, rows) in b.parse_lines(&mut next_line, || |l: &[u8]| l.len()) {
+                    lines.extend(rows.into_iter().map(|(offset, len)| (first + offset, len)));
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
         assert_eq!(lines, vec![(1, 1), (2, 3_000_000), (3, 1)]);
         assert_eq!(next_line, 4);
     }

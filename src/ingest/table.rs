@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 use std::borrow::Cow;
 
-use super::source::{Blocks, InputFormat, Lines, OpenFile, read_header};
+use super::source::{InputFormat, Lines, OpenFile, for_each_block, read_header};
 use super::time::{from_unix_number, parse_datetime};
 use super::{
     BLOCK_BYTES, Emitter, IngestError, Parsed, Progress, Request, RowCtx, RowResult, norm,
@@ -373,9 +373,9 @@ fn read_simple_csv(
     let ncols = header.len();
     let consumed = file.consumed.clone();
     let mut last = 0;
-    let mut blocks = Blocks::new(file.take_reader(), BLOCK_BYTES);
     let mut next_line = 2;
-    while let Some(block) = blocks.next_block().map_err(|err| e.io(err))? {
+    let io_error = e.io_error();
+    for_each_block(file.take_reader(), BLOCK_BYTES, io_error, |block| {
         // The common case: every line of the block parses straight into a request.
         if let Some(d) = e.direct() {
             let em = &e.ctx();
@@ -406,7 +406,7 @@ fn read_simple_csv(
                 }
                 e.emit_direct(&out, no_completion);
                 tick(&consumed, &mut last, progress);
-                continue;
+                return Ok(());
             }
         }
         let em = &e.ctx();
@@ -417,8 +417,8 @@ fn read_simple_csv(
         });
         e.emit(rows)?;
         tick(&consumed, &mut last, progress);
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 fn parse_simple_line<'a>(
@@ -732,9 +732,9 @@ fn read_mooncake(
     e.set_relative();
     let consumed = file.consumed.clone();
     let mut last = 0;
-    let mut blocks = Blocks::new(file.take_reader(), BLOCK_BYTES);
     let mut next_line = 1;
-    while let Some(block) = blocks.next_block().map_err(|err| e.io(err))? {
+    let io_error = e.io_error();
+    for_each_block(file.take_reader(), BLOCK_BYTES, io_error, |block| {
         let rows = block.parse_lines(&mut next_line, || {
             |l: &[u8]| {
                 serde_json::from_slice::<MooncakeRow>(l)
@@ -763,8 +763,8 @@ fn read_mooncake(
         });
         e.emit(rows)?;
         tick(&consumed, &mut last, progress);
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Rows per Parquet slice.

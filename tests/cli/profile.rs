@@ -179,6 +179,20 @@ fn chat_log_counts_match_usage_and_group_by_tenant() {
 }
 
 #[test]
+fn one_thread_and_all_threads_give_the_same_profile() {
+    let log = sample("chat-log.jsonl.gz");
+    let all = profile_json(&[&log, "--by", "tenant,model"]);
+    let one = profile_json(&["-j", "1", &log, "--by", "tenant,model"]);
+    assert_eq!(one, all);
+    spillway()
+        .args(["--threads", "0", "profile"])
+        .arg(&log)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--threads"));
+}
+
+#[test]
 fn chat_log_variants_parse() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.jsonl");
