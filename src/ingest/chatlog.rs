@@ -16,6 +16,11 @@
 //! where `usage.prompt_tokens` is present too, both are kept: the usage figure is used (unless
 //! `--prompt-source count`) and the pair feeds the discrepancy report. Completion tokens come
 //! from `usage`, else from counting the response text.
+//!
+//! Two readers share the rules: the fast one in [`super::chatscan`] takes the lines it
+//! recognises in one pass, and the serde one here reads every line it declines, in any shape
+//! the format allows, and words the error when a line is wrong. Both hand what they found
+//! ([`Facts`]) to [`row`], so the prompt, usage and completion rules exist once.
 
 use std::borrow::Cow;
 
@@ -23,10 +28,11 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use super::json::{self, Raw};
-use super::source::{OpenFile, for_each_block};
+use super::source::{Lines, OpenFile, for_each_piece};
 use super::table::tick;
 use super::time::{from_unix_number, parse_datetime};
-use super::{BLOCK_BYTES, Emitter, IngestError, Parsed, Progress, PromptSource, RowCtx, RowResult};
+use super::{Emitter, IngestError, Parsed, Progress, PromptSource, RowCtx, RowResult};
+use crate::catalog::Model;
 use crate::tokens::chat::{ChatBody, ChatRules, Function, Message, Tool, count_body};
 use crate::tokens::tokenizer;
 
@@ -67,7 +73,7 @@ fn fields(raw: &str) -> Result<Fields<'_>, String> {
 }
 
 /// The string a raw value holds, if it is one.
-fn as_str(raw: Raw<'_>) -> Option<Cow<'_, str>> {
+pub(super) fn as_str(raw: Raw<'_>) -> Option<Cow<'_, str>> {
     #[derive(Deserialize)]
     struct S<'a>(#[serde(borrow)] Cow<'a, str>);
     json::parse::<S>(raw.0.as_bytes()).ok().map(|s| s.0)
@@ -77,11 +83,15 @@ fn u32_of(v: u64, what: &str) -> Result<u32, String> {
     u32::try_from(v).map_err(|_| format!("{what}: {v} is too large"))
 }
 
-/// Value of a `--by` dimension: strings as they are, other JSON values as written.
-fn dimension<'a>(top: &Fields<'a>, path: &str) -> Result<Cow<'a, str>, String> {
+/// Value of a `--by` dimension: strings as they are, other JSON values as written. `top` looks
+/// up the line's top-level fields.
+fn dimension<'a>(
+    top: &impl Fn(&str) -> Option<Raw<'a>>,
+    path: &str,
+) -> Result<Cow<'a, str>, String> {
     let mut parts = path.split('.');
     let first = parts.next().unwrap_or(path);
-    let Some(mut raw) = top.get(first).copied() else {
+    let Some(mut raw) = top(first) else {
         return Ok(Cow::Borrowed("(none)"));
     };
     for p in parts {
@@ -213,24 +223,157 @@ fn parse_json<'a, T: Deserialize<'a>>(text: &'a [u8], at: &str) -> Result<T, Str
     })
 }
 
-/// Parses one log line.
+/// Parses one log line: with the fast reader ([`super::chatscan`]) when it takes the line,
+/// else with serde.
 fn parse_line<'a>(line: &'a [u8], e: &RowCtx<'_, '_>) -> RowResult<'a> {
+    match super::chatscan::read(line, e) {
+        Some(row) => row,
+        None => parse_line_serde(line, e),
+    }
+}
+
+/// The timestamp fields, in the order they are looked for.
+pub(super) const TIME_FIELDS: [&str; 5] = ["timestamp", "time", "created", "@timestamp", "ts"];
+
+/// The first timestamp field present, parsed.
+pub(super) fn line_time(times: [Option<Raw<'_>>; 5]) -> Result<i64, String> {
+    let (name, raw) = TIME_FIELDS
+        .into_iter()
+        .zip(times)
+        .find_map(|(n, r)| r.map(|r| (n, r)))
+        .ok_or("no timestamp (expected one of: timestamp, time, created, @timestamp, ts)")?;
+    parse_time(raw, name)
+}
+
+/// Usage figures of a line.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct UsageFacts {
+    pub prompt: Option<u64>,
+    pub completion: Option<u64>,
+    pub cached: Option<u64>,
+}
+
+impl From<&Usage> for UsageFacts {
+    fn from(u: &Usage) -> Self {
+        UsageFacts {
+            prompt: u.prompt_tokens,
+            completion: u.completion_tokens,
+            cached: u
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens),
+        }
+    }
+}
+
+/// What a line says, as either reader finds it; [`row`] makes the row of it.
+pub(super) struct Facts<'a> {
+    pub t_us: i64,
+    /// The model the line names (top level, then the body's, then the response's).
+    pub model: Option<Cow<'a, str>>,
+    /// `max_completion_tokens`, else `max_tokens`, of the body; else the top-level `max_tokens`.
+    pub max_tokens: Option<u64>,
+    /// Prompt tokens counted from the line's text, if it has any.
+    pub counted: Option<Result<u32, String>>,
+    pub usage: Option<UsageFacts>,
+}
+
+/// The row of a line's facts. `m` is the model the line is counted as; `completions` gives
+/// the completion texts (asked for only when usage has no completion count), `dims` the `--by`
+/// values (asked for only with `--by`).
+pub(super) fn row<'a>(
+    f: Facts<'a>,
+    m: &Model,
+    e: &RowCtx<'_, '_>,
+    completions: impl FnOnce() -> Option<Vec<Cow<'a, str>>>,
+    dims: impl FnOnce() -> Result<Vec<Cow<'a, str>>, String>,
+) -> RowResult<'a> {
+    let max_tokens = f.max_tokens.map_or(Ok(0), |v| u32_of(v, "max_tokens"))?;
+    let usage = f.usage.unwrap_or_default();
+    let usage_prompt = usage
+        .prompt
+        .map(|v| u32_of(v, "usage.prompt_tokens"))
+        .transpose()?;
+    let (prompt, usage_pair) = match (f.counted, usage_prompt) {
+        (Some(Ok(c)), Some(u)) => (
+            if e.opts.prompt_source == PromptSource::Count {
+                c
+            } else {
+                u
+            },
+            Some((c, u)),
+        ),
+        (Some(Ok(c)), None) => (c, None),
+        // Counting failed (e.g. a remote image of unknown size) but the service's figure exists.
+        (Some(Err(_)), Some(u)) => (u, None),
+        (Some(Err(err)), None) => return Err(err),
+        (None, Some(u)) => (u, None),
+        (None, None) => {
+            return Err("no prompt: expected messages (top level or under request), a prompt string, or usage.prompt_tokens".into());
+        }
+    };
+    let cached = usage.cached.map_or(Ok(0), |v| {
+        u32_of(v, "usage.prompt_tokens_details.cached_tokens")
+    })?;
+    let mut no_completion = false;
+    let completion = match usage.completion {
+        Some(v) => u32_of(v, "usage.completion_tokens")?,
+        None => match completions() {
+            Some(texts) => {
+                let tok = tokenizer(m.encoding());
+                texts
+                    .iter()
+                    .map(|s| tok.count(s, e.opts.allow_special) as u32)
+                    .sum()
+            }
+            None => {
+                no_completion = true;
+                0
+            }
+        },
+    };
+    let dims = if e.opts.by.is_empty() {
+        Vec::new()
+    } else {
+        dims()?
+    };
+    Ok(Parsed {
+        t_us: f.t_us,
+        prompt,
+        completion,
+        cached,
+        max_tokens,
+        failed: false,
+        model: f.model,
+        dims,
+        usage_pair,
+        no_completion,
+    })
+}
+
+/// The `--by` values of a line whose top-level fields `get` looks up.
+pub(super) fn line_dims<'a>(
+    e: &RowCtx<'_, '_>,
+    get: impl Fn(&str) -> Option<Raw<'a>>,
+) -> Result<Vec<Cow<'a, str>>, String> {
+    e.opts.by.iter().map(|d| dimension(&get, d)).collect()
+}
+
+/// Parses one log line with serde: every shape the format allows, and the error message when
+/// the line is wrong.
+pub(super) fn parse_line_serde<'a>(line: &'a [u8], e: &RowCtx<'_, '_>) -> RowResult<'a> {
     // serde_json checks UTF-8 inside strings as it parses; a whole-line pass is not needed.
     if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err("not a JSON object".into());
     }
     let top: LogLine<'a> = parse_json(line, "")?;
-    let (tname, traw) = [
-        ("timestamp", top.timestamp),
-        ("time", top.time),
-        ("created", top.created),
-        ("@timestamp", top.at_timestamp),
-        ("ts", top.ts),
-    ]
-    .into_iter()
-    .find_map(|(n, r)| r.map(|r| (n, r)))
-    .ok_or("no timestamp (expected one of: timestamp, time, created, @timestamp, ts)")?;
-    let t_us = parse_time(traw, tname)?;
+    let t_us = line_time([
+        top.timestamp,
+        top.time,
+        top.created,
+        top.at_timestamp,
+        top.ts,
+    ])?;
 
     let has_top_body = top.messages.is_some() || top.prompt.is_some();
     let nested: Option<(&Body<'a>, &'static str)> = if has_top_body {
@@ -276,10 +419,6 @@ fn parse_line<'a>(line: &'a [u8], e: &RowCtx<'_, '_>) -> RowResult<'a> {
             "",
         ),
     };
-    let max_tokens = max_completion
-        .or(max_tokens)
-        .or(top.max_tokens)
-        .map_or(Ok(0), |v| u32_of(v, "max_tokens"))?;
     let counted: Option<Result<u32, String>> = if let Some(msgs) = messages {
         let rules = ChatRules {
             tokenizer: tok,
@@ -310,96 +449,40 @@ fn parse_line<'a>(line: &'a [u8], e: &RowCtx<'_, '_>) -> RowResult<'a> {
             .as_ref()
             .map(|p| Ok(tok.count(p, e.opts.allow_special) as u32))
     };
-
     let usage = top
         .usage
         .as_ref()
-        .or_else(|| response.as_ref().and_then(|r| r.usage.as_ref()));
-    let usage_prompt = usage
-        .and_then(|u| u.prompt_tokens)
-        .map(|v| u32_of(v, "usage.prompt_tokens"))
-        .transpose()?;
-    let (prompt, usage_pair) = match (counted, usage_prompt) {
-        (Some(Ok(c)), Some(u)) => (
-            if e.opts.prompt_source == PromptSource::Count {
-                c
-            } else {
-                u
-            },
-            Some((c, u)),
-        ),
-        (Some(Ok(c)), None) => (c, None),
-        // Counting failed (e.g. a remote image of unknown size) but the service's figure exists.
-        (Some(Err(_)), Some(u)) => (u, None),
-        (Some(Err(err)), None) => return Err(err),
-        (None, Some(u)) => (u, None),
-        (None, None) => {
-            return Err("no prompt: expected messages (top level or under request), a prompt string, or usage.prompt_tokens".into());
-        }
+        .or_else(|| response.as_ref().and_then(|r| r.usage.as_ref()))
+        .map(UsageFacts::from);
+    let facts = Facts {
+        t_us,
+        model,
+        max_tokens: max_completion.or(max_tokens).or(top.max_tokens),
+        counted,
+        usage,
     };
-    let cached = usage
-        .and_then(|u| u.prompt_tokens_details.as_ref())
-        .and_then(|d| d.cached_tokens)
-        .map_or(Ok(0), |v| {
-            u32_of(v, "usage.prompt_tokens_details.cached_tokens")
-        })?;
-
-    let mut no_completion = false;
-    let completion = match usage.and_then(|u| u.completion_tokens) {
-        Some(v) => u32_of(v, "usage.completion_tokens")?,
-        None => {
-            let texts: Option<Vec<Cow<'a, str>>> = match (&response, top.response, &top.completion)
-            {
-                (Some(r), _, _) => r.choices.as_ref().map(|cs| {
-                    cs.iter()
-                        .filter_map(|ch| {
-                            ch.message
-                                .as_ref()
-                                .and_then(|m| m.content.clone())
-                                .or_else(|| ch.text.clone())
-                        })
-                        .collect()
-                }),
-                (None, Some(raw), _) => as_str(raw).map(|s| vec![s]),
-                (None, None, Some(c)) => Some(vec![c.clone()]),
-                _ => None,
-            };
-            match texts {
-                Some(t) => t
-                    .iter()
-                    .map(|s| tok.count(s, e.opts.allow_special) as u32)
-                    .sum(),
-                None => {
-                    no_completion = true;
-                    0
-                }
-            }
-        }
+    let completions = || match (&response, top.response, &top.completion) {
+        (Some(r), _, _) => r.choices.as_ref().map(|cs| {
+            cs.iter()
+                .filter_map(|ch| {
+                    ch.message
+                        .as_ref()
+                        .and_then(|m| m.content.clone())
+                        .or_else(|| ch.text.clone())
+                })
+                .collect()
+        }),
+        (None, Some(raw), _) => as_str(raw).map(|s| vec![s]),
+        (None, None, Some(c)) => Some(vec![c.clone()]),
+        _ => None,
     };
-    let dims = if e.opts.by.is_empty() {
-        Vec::new()
-    } else {
+    let dims = || {
         let text = std::str::from_utf8(line)
             .map_err(|err| format!("invalid UTF-8 at byte {} of the line", err.valid_up_to()))?;
         let fields = fields(text)?;
-        e.opts
-            .by
-            .iter()
-            .map(|d| dimension(&fields, d))
-            .collect::<Result<Vec<_>, _>>()?
+        line_dims(e, |k| fields.get(k).copied())
     };
-    Ok(Parsed {
-        t_us,
-        prompt,
-        completion,
-        cached,
-        max_tokens,
-        failed: false,
-        model,
-        dims,
-        usage_pair,
-        no_completion,
-    })
+    row(facts, m, e, completions, dims)
 }
 
 /// Reads a chat log in blocks; lines are parsed and tokenized in parallel.
@@ -412,10 +495,19 @@ pub(crate) fn read(
     let mut last = 0;
     let mut next_line = 1;
     let io_error = e.io_error();
-    for_each_block(file.take_reader(), BLOCK_BYTES, io_error, |block| {
-        let em = &e.ctx();
-        let rows = block.parse_lines(&mut next_line, || |l| parse_line(l, em));
-        e.emit(rows)?;
+    let ctx = e.ctx();
+    let parse = |piece: &[u8]| {
+        let mut lines = Lines::new(piece);
+        let rows: Vec<(u64, RowResult<'static>)> = lines
+            .by_ref()
+            .map(|(n, l)| (n, parse_line(l, &ctx).map(Parsed::into_owned)))
+            .collect();
+        (lines.ends(), rows)
+    };
+    for_each_piece(file.take_reader(), io_error, parse, |(ends, rows)| {
+        let first = next_line;
+        next_line += ends;
+        e.emit(vec![(first, rows)])?;
         tick(&consumed, &mut last, progress);
         Ok(())
     })

@@ -1,4 +1,5 @@
-//! A borrowing, validating JSON deserializer for serde: the fast path for chat-log lines.
+//! A borrowing, validating JSON reader: a serde deserializer for chat-log lines and the
+//! [`Scanner`] that the hand-written chat-line reader (`chatscan`) walks lines with.
 //!
 //! Chat-log lines are mostly long message strings, and serde_json scans a string eight bytes
 //! at a time and validates its UTF-8 string by string. This reader validates UTF-8 once per
@@ -83,6 +84,128 @@ fn with_deserializer<'de, T>(
     match value {
         Ok(v) if at_end => Ok(v),
         _ => Err(Error),
+    }
+}
+
+/// Runs a hand-written reader over `input` (one JSON value and nothing after it) with a
+/// [`Scanner`]; `None` when the input is not valid JSON or `read` declines it.
+pub(crate) fn scan<'de, T>(
+    input: &'de [u8],
+    read: impl FnOnce(&mut Scanner<'de, '_>) -> Option<T>,
+) -> Option<T> {
+    with_deserializer(input, |de| read(&mut Scanner(de)).ok_or(Error)).ok()
+}
+
+/// A cursor for hand-written readers of a JSON text: the deserializer's own validation with no
+/// serde in between. Each method reads the next value whole (checking it as [`from_slice`]
+/// would) and answers `None` when it is not valid JSON or not of the kind asked for; the
+/// cursor is then somewhere inside the value, and the reader should give up.
+pub(crate) struct Scanner<'de, 'x>(&'x mut Deserializer<'de>);
+
+impl<'de> Scanner<'de, '_> {
+    /// The first byte of the next value (after whitespace), not consumed.
+    pub fn peek(&mut self) -> Option<u8> {
+        self.0.ws();
+        self.0.peek()
+    }
+
+    /// Consumes a `null` if one comes next.
+    pub fn null(&mut self) -> bool {
+        self.peek() == Some(b'n') && self.0.literal(b"null").is_ok()
+    }
+
+    /// Reads an object, calling `entry` with each key, at the entry's value, which `entry`
+    /// must read. Keys with escapes are declined.
+    pub fn object(
+        &mut self,
+        mut entry: impl FnMut(&mut Self, &'de str) -> Option<()>,
+    ) -> Option<()> {
+        if self.peek()? != b'{' {
+            return None;
+        }
+        self.0.enter().ok()?;
+        let mut first = true;
+        while self.0.next_item(&mut first, b'}').ok()? {
+            if self.0.peek() != Some(b'"') {
+                return None;
+            }
+            let key = match self.0.string().ok()? {
+                Str::Borrowed(k) => k,
+                Str::Copied(_) => return None,
+            };
+            self.0.expect(b':').ok()?;
+            entry(self, key)?;
+        }
+        self.0.leave(b'}').ok()
+    }
+
+    /// Reads an array, calling `item` at each element, which `item` must read.
+    pub fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        if self.peek()? != b'[' {
+            return None;
+        }
+        self.0.enter().ok()?;
+        let mut first = true;
+        while self.0.next_item(&mut first, b']').ok()? {
+            item(self)?;
+        }
+        self.0.leave(b']').ok()
+    }
+
+    /// Reads a string and hands its text (unescaped) to `f`.
+    pub fn string<R>(&mut self, f: impl FnOnce(&str) -> R) -> Option<R> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        Some(match self.0.string().ok()? {
+            Str::Borrowed(s) => f(s),
+            Str::Copied(s) => f(s),
+        })
+    }
+
+    /// Reads a string, borrowed from the input unless it had escapes.
+    pub fn cow(&mut self) -> Option<std::borrow::Cow<'de, str>> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        Some(match self.0.string().ok()? {
+            Str::Borrowed(s) => std::borrow::Cow::Borrowed(s),
+            Str::Copied(s) => std::borrow::Cow::Owned(s.to_string()),
+        })
+    }
+
+    /// Reads a non-negative integer that fits 64 bits, as serde reads a `u64`.
+    pub fn u64(&mut self) -> Option<u64> {
+        match self.peek()? {
+            b'0'..=b'9' => match self.0.number().ok()? {
+                Number::U64(n) => Some(n),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Reads any value and returns its text.
+    pub fn raw(&mut self) -> Option<Raw<'de>> {
+        let start = self.mark();
+        self.0.skip().ok()?;
+        Some(self.since(start))
+    }
+
+    /// Reads any value.
+    pub fn skip(&mut self) -> Option<()> {
+        self.0.skip().ok()
+    }
+
+    /// Where the next value starts (after whitespace).
+    pub fn mark(&mut self) -> usize {
+        self.0.ws();
+        self.0.pos
+    }
+
+    /// The text from `start` (a [`Scanner::mark`]) to the cursor.
+    pub fn since(&self, start: usize) -> Raw<'de> {
+        Raw(self.0.text.get(start..self.0.pos).unwrap_or(""))
     }
 }
 

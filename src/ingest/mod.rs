@@ -19,6 +19,7 @@
 //!   start at the epoch unless an anchor is given, and are marked relative.
 
 mod chatlog;
+mod chatscan;
 pub mod json;
 mod source;
 mod table;
@@ -219,7 +220,7 @@ impl Progress for NoProgress {
 }
 
 /// A parsed row before interning: borrowed from the block it came from.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct Parsed<'a> {
     pub t_us: i64,
     pub prompt: u32,
@@ -236,6 +237,23 @@ pub(crate) struct Parsed<'a> {
 }
 
 impl Parsed<'_> {
+    /// The same row owning its text.
+    pub fn into_owned(self) -> Parsed<'static> {
+        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        Parsed {
+            model: self.model.map(own),
+            dims: self.dims.into_iter().map(own).collect(),
+            t_us: self.t_us,
+            prompt: self.prompt,
+            completion: self.completion,
+            cached: self.cached,
+            max_tokens: self.max_tokens,
+            failed: self.failed,
+            usage_pair: self.usage_pair,
+            no_completion: self.no_completion,
+        }
+    }
+
     /// The request this row describes; `offset_us` shifts relative times onto the clock.
     fn request(&self, offset_us: i64, model: u16, group: u32) -> Request {
         Request {
@@ -328,7 +346,7 @@ pub(crate) struct Emitter<'x, 'c> {
     interner: &'x mut Interner,
     summary: &'x mut IngestSummary,
     fs: FileSummary,
-    sink: &'x mut dyn FnMut(&[Request], &[String]),
+    sink: &'x mut (dyn FnMut(&[Request], &[String]) + Send),
 }
 
 /// What row parsers need (shared across the rayon workers).
@@ -553,7 +571,7 @@ pub fn read(
     opts: &IngestOptions,
     catalog: &Catalog,
     progress: &dyn Progress,
-    sink: &mut dyn FnMut(&[Request], &[String]),
+    sink: &mut (dyn FnMut(&[Request], &[String]) + Send),
 ) -> Result<IngestSummary, IngestError> {
     let resolver = ModelResolver::new(catalog, opts).map_err(|message| IngestError::File {
         file: "--model / --as-model".into(),
