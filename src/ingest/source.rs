@@ -109,6 +109,13 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// Buffer of a file's reader: room for the first line that format detection looks at, and
+/// smaller than the reads the splitters ask for ([`PIECE_BYTES`], [`super::BLOCK_BYTES`]), so
+/// that those bypass it and every byte is copied once, from the kernel (or the decompressor)
+/// straight into the block.
+const HEAD_BYTES: usize = 64 << 10;
+const _: () = assert!(HEAD_BYTES < PIECE_BYTES && HEAD_BYTES < super::BLOCK_BYTES);
+
 /// Opens `path`, decompressing and detecting the format unless `forced`.
 pub(crate) fn open(path: &Path, forced: Option<InputFormat>) -> io::Result<OpenFile> {
     let meta = std::fs::metadata(path)?;
@@ -141,7 +148,7 @@ pub(crate) fn open(path: &Path, forced: Option<InputFormat>) -> io::Result<OpenF
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(counting)?),
     };
     let mut reader: Box<dyn BufRead + Send> =
-        Box::new(BufReader::with_capacity(1 << 20, decompressed));
+        Box::new(BufReader::with_capacity(HEAD_BYTES, decompressed));
     let ext = logical_extension(path);
     let format = match forced {
         Some(f) => f,
