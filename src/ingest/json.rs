@@ -75,7 +75,6 @@ fn with_deserializer<'de, T>(
         depth: 0,
         controls: has_control(input),
         scratch: SCRATCH.with(Cell::take),
-        string_start: 0,
     };
     let value = read(&mut de);
     de.ws();
@@ -255,8 +254,6 @@ struct Deserializer<'de> {
     controls: bool,
     /// Unescaped text of the current string, when it had escapes.
     scratch: String,
-    /// Where the last string scanned starts (its opening quote).
-    string_start: usize,
 }
 
 /// A parsed string: borrowed from the input, or unescaped into the scratch buffer.
@@ -345,12 +342,11 @@ impl<'de> Deserializer<'de> {
 
     /// Parses the string that starts at `pos` (an opening quote).
     fn string(&mut self) -> Result<Str<'de, '_>, Error> {
+        let start = self.pos;
         if self.scan_string(true)? {
             Ok(Str::Copied(&self.scratch))
         } else {
-            Ok(Str::Borrowed(
-                self.slice(self.string_start + 1, self.pos - 1)?,
-            ))
+            Ok(Str::Borrowed(self.slice(start + 1, self.pos - 1)?))
         }
     }
 
@@ -358,8 +354,7 @@ impl<'de> Deserializer<'de> {
     /// when it had escapes, in which case (with `copy`) the scratch buffer holds its text.
     fn scan_string(&mut self, copy: bool) -> Result<bool, Error> {
         let input = self.input;
-        self.string_start = self.pos;
-        // Start of the run not yet copied to the scratch buffer (once escaped).
+        // Start of the run not yet copied to the scratch buffer.
         let mut run = self.pos + 1;
         let mut escaped = false;
         loop {
@@ -369,18 +364,17 @@ impl<'de> Deserializer<'de> {
                 return Err(Error);
             }
             self.pos = i + 1;
-            if copy && escaped {
-                // Both ends are ASCII bytes, so at character boundaries.
-                let piece = self.text.get(run..i).ok_or(Error)?;
+            let end = input[i] == b'"';
+            // Text is copied only once there is an escape: else the string is borrowed.
+            if copy && (escaped || !end) {
+                if !escaped {
+                    self.scratch.clear();
+                }
+                let piece = self.slice(run, i)?;
                 self.scratch.push_str(piece);
             }
-            if input[i] == b'"' {
+            if end {
                 return Ok(escaped);
-            }
-            if copy && !escaped {
-                self.scratch.clear();
-                self.scratch
-                    .push_str(self.text.get(self.string_start + 1..i).ok_or(Error)?);
             }
             escaped = true;
             self.escape(copy)?;
