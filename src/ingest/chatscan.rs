@@ -23,6 +23,7 @@ use std::borrow::Cow;
 use super::chatlog::{Facts, UsageFacts, as_str, line_dims, line_time, row};
 use super::json::{self, Raw, Scanner};
 use super::{RowCtx, RowResult};
+use crate::tokens::chat::prompt_tokens_of_sums;
 use crate::tokens::{EncodingName, tokenizer};
 
 /// Message tokens counted in one encoding, before the model's per-message overhead.
@@ -173,38 +174,51 @@ impl<'a> Walk<'a, '_, '_, '_> {
         let mut b = Body::default();
         let mut seen = 0;
         s.object(|s, key| {
-            match key {
-                "model" => {
-                    once(&mut seen, 1)?;
-                    b.model = nullable(s, Scanner::cow)?;
-                }
-                "messages" => {
-                    once(&mut seen, 2)?;
-                    let model = b.model.clone();
-                    b.messages = nullable(s, |s| self.messages(s, model.as_deref()))?;
-                }
-                "tools" | "functions" => {
-                    once(&mut seen, if key == "tools" { 4 } else { 8 })?;
-                    nullable(s, empty_array)?;
-                }
-                "max_tokens" => {
-                    once(&mut seen, 16)?;
-                    b.max_tokens = nullable(s, Scanner::u64)?;
-                }
-                "max_completion_tokens" => {
-                    once(&mut seen, 32)?;
-                    b.max_completion_tokens = nullable(s, Scanner::u64)?;
-                }
-                "prompt" => {
-                    once(&mut seen, 64)?;
-                    let model = b.model.clone();
-                    b.prompt = nullable(s, |s| self.prompt(s, model.as_deref()))?;
-                }
-                _ => s.skip()?,
+            if !self.body_field(s, key, &mut b, &mut seen)? {
+                s.skip()?;
             }
             Some(())
         })?;
         Some(b)
+    }
+
+    /// Reads the field `key` of a request body `b` (nested, or the line itself): `Some(false)`
+    /// when `key` is not a body field, and left unread. `seen` marks the fields read.
+    fn body_field(
+        &mut self,
+        s: &mut Scanner<'a, '_>,
+        key: &str,
+        b: &mut Body<'a>,
+        seen: &mut u32,
+    ) -> Option<bool> {
+        match key {
+            "model" => {
+                once(seen, 1)?;
+                b.model = nullable(s, Scanner::cow)?;
+            }
+            "messages" => {
+                once(seen, 2)?;
+                b.messages = nullable(s, |s| self.messages(s, b.model.as_deref()))?;
+            }
+            "tools" | "functions" => {
+                once(seen, if key == "tools" { 4 } else { 8 })?;
+                nullable(s, empty_array)?;
+            }
+            "max_tokens" => {
+                once(seen, 16)?;
+                b.max_tokens = nullable(s, Scanner::u64)?;
+            }
+            "max_completion_tokens" => {
+                once(seen, 32)?;
+                b.max_completion_tokens = nullable(s, Scanner::u64)?;
+            }
+            "prompt" => {
+                once(seen, 64)?;
+                b.prompt = nullable(s, |s| self.prompt(s, b.model.as_deref()))?;
+            }
+            _ => return Some(false),
+        }
+        Some(true)
     }
 
     /// A legacy `prompt` string, counted.
@@ -379,7 +393,7 @@ pub(super) fn read<'a>(line: &'a [u8], ctx: &RowCtx<'_, '_>) -> Option<RowResult
     // Top-level fields, for `--by`.
     let mut fields: Vec<(&'a str, Raw<'a>)> = Vec::new();
     let keep_fields = !ctx.opts.by.is_empty();
-    let mut seen = 0u32;
+    let (mut seen, mut top_seen) = (0u32, 0u32);
     json::scan(line, |s| {
         s.object(|s, key| {
             let start = s.mark();
@@ -417,27 +431,12 @@ pub(super) fn read<'a>(line: &'a [u8], ctx: &RowCtx<'_, '_>) -> Option<RowResult
                     once(&mut seen, 1 << 10)?;
                     w.top_model = nullable(s, Scanner::cow)?;
                 }
-                "messages" => {
-                    once(&mut seen, 1 << 11)?;
-                    top.messages = nullable(s, |s| w.messages(s, None))?;
+                // The body's fields at the top level (its model is the line's, above).
+                _ => {
+                    if !w.body_field(s, key, &mut top, &mut top_seen)? {
+                        s.skip()?;
+                    }
                 }
-                "tools" | "functions" => {
-                    once(&mut seen, if key == "tools" { 1 << 12 } else { 1 << 13 })?;
-                    nullable(s, empty_array)?;
-                }
-                "max_tokens" => {
-                    once(&mut seen, 1 << 14)?;
-                    top.max_tokens = nullable(s, Scanner::u64)?;
-                }
-                "max_completion_tokens" => {
-                    once(&mut seen, 1 << 15)?;
-                    top.max_completion_tokens = nullable(s, Scanner::u64)?;
-                }
-                "prompt" => {
-                    once(&mut seen, 1 << 16)?;
-                    top.prompt = nullable(s, |s| w.prompt(s, None))?;
-                }
-                _ => s.skip()?,
             }
             if keep_fields {
                 fields.push((key, s.since(start)));
@@ -464,12 +463,8 @@ pub(super) fn read<'a>(line: &'a [u8], ctx: &RowCtx<'_, '_>) -> Option<RowResult
     let b = nested.as_ref().unwrap_or(&top);
     let counted = match (b.messages, b.prompt) {
         (Some(n), _) => {
-            let c = m.chat;
-            let total = n.messages * c.tokens_per_message
-                + n.names * c.tokens_per_name
-                + n.text
-                + c.reply_priming;
-            Some(Ok((total.max(0) as u64).min(u32::MAX as u64) as u32))
+            let total = prompt_tokens_of_sums(&m.chat, n.messages, n.names, n.text);
+            Some(Ok(total.min(u32::MAX as u64) as u32))
         }
         (None, Some(p)) => Some(Ok(p as u32)),
         (None, None) => None,

@@ -270,6 +270,17 @@ pub fn count_request(req: &ChatRequest<'_>, rules: &ChatRules<'_>) -> Result<Cha
     count_body(ChatBody::from(req), rules, true)
 }
 
+/// Prompt tokens of `messages` messages, `names` of them named, whose string fields (role,
+/// content, name, calls) count `text` tokens in all, with no tools or images: the rule of
+/// [`count_body`] applied to sums, for readers that count text as they meet it.
+pub fn prompt_tokens_of_sums(chat: &ChatOverhead, messages: i64, names: i64, text: i64) -> u64 {
+    let total = messages * chat.tokens_per_message
+        + names * chat.tokens_per_name
+        + text
+        + chat.reply_priming;
+    total.max(0) as u64
+}
+
 /// Counts the prompt tokens of `body`; the breakdown (`parts`) is filled when `breakdown`.
 pub fn count_body(
     body: ChatBody<'_, '_>,
