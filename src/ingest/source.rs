@@ -251,6 +251,23 @@ struct Splitter {
 }
 
 impl Splitter {
+    /// Blocks of `first_bytes`, growing fourfold up to `block_bytes`, each cut into `parts`.
+    fn new(
+        reader: Box<dyn BufRead + Send>,
+        first_bytes: usize,
+        block_bytes: usize,
+        parts: usize,
+    ) -> Self {
+        Splitter {
+            reader,
+            carry: Vec::new(),
+            eof: false,
+            next_bytes: first_bytes,
+            block_bytes,
+            parts,
+        }
+    }
+
     /// Fills `block` (its buffer reused) with the next block; `false` at the end.
     fn next_block(&mut self, block: &mut Block) -> io::Result<bool> {
         if self.eof && self.carry.is_empty() {
@@ -381,14 +398,12 @@ pub(crate) fn for_each_block<E>(
     io_error: impl Fn(io::Error) -> E,
     mut f: impl FnMut(&Block) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut splitter = Splitter {
+    let mut splitter = Splitter::new(
         reader,
-        carry: Vec::new(),
-        eof: false,
-        next_bytes: (block_bytes / 16).max(1),
+        (block_bytes / 16).max(1),
         block_bytes,
-        parts: PIECES_PER_THREAD * rayon::current_num_threads(),
-    };
+        PIECES_PER_THREAD * rayon::current_num_threads(),
+    );
     let (mut current, mut next) = (Block::default(), Block::default());
     if !splitter.next_block(&mut current).map_err(&io_error)? {
         return Ok(());
@@ -429,14 +444,7 @@ pub(crate) fn for_each_piece<R: Send, E: Send>(
     mut emit: impl FnMut(R) -> Result<(), E> + Send,
 ) -> Result<(), E> {
     let ahead = 4 * rayon::current_num_threads() + 8;
-    let mut splitter = Splitter {
-        reader,
-        carry: Vec::new(),
-        eof: false,
-        next_bytes: PIECE_BYTES,
-        block_bytes: PIECE_BYTES,
-        parts: 1,
-    };
+    let mut splitter = Splitter::new(reader, PIECE_BYTES, PIECE_BYTES, 1);
     let parse = &parse;
     rayon::scope(|scope| {
         type Parsed<R> = std::thread::Result<R>;
