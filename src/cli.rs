@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         profile  TPM / RPM profiles of prompt logs and request traces\n\
         simulate replay traffic through gateway, provisioned and pay-as-you-go deployments\n\
         models   the model and price catalog",
-    after_help = "Examples:\n  spillway count \"How many tokens is this?\"\n  spillway count --chat samples/chat-request.json --per-message\n  spillway profile samples/AzureLLMInferenceTrace_conv_2023.csv\n  spillway models"
+    after_help = "Examples:\n  spillway count \"How many tokens is this?\"\n  spillway count --chat samples/chat-request.json --per-message\n  spillway profile samples/AzureLLMInferenceTrace_conv_2023.csv\n  spillway -j 1 profile samples/chat-log.jsonl.gz   # one thread, reading included\n  spillway models"
 )]
 pub struct Cli {
     /// Catalog file (TOML) whose [[model]], [[token_price]], [[sku_rule]] and [[ptu_price]] rows
@@ -56,7 +56,8 @@ pub enum Command {
         spillway profile samples/chat-log.jsonl.gz --by tenant,model --window 10s\n  \
         spillway profile logs/*.jsonl.gz --format json --out series.parquet\n  \
         spillway profile requests.csv --time-col ts --text-col prompt --completion-col answer\n  \
-        spillway profile samples/BurstGPT_1_first400.csv --by Model --start 2023-07-01T00:00:00Z")]
+        spillway profile samples/BurstGPT_1_first400.csv --by Model --start 2023-07-01T00:00:00Z\n  \
+        spillway --threads 2 profile logs/*.jsonl.zst --quiet   # leave the other cores to other work")]
     Profile(ProfileArgs),
     /// Replay traffic through clients, a gateway and provisioned / pay-as-you-go deployments:
     /// 429s, retries, spillover, latency and cost.

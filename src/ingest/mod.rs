@@ -7,10 +7,12 @@
 //! fly. See the README ("Input formats") for the exact fields.
 //!
 //! Invariants:
-//! * Streaming: files are read in blocks of [`BLOCK_BYTES`]; each block is parsed (and its text
-//!   tokenized) in parallel with rayon and handed to the sink while the next block is read,
-//!   as a task of the same pool, so memory is bounded by two blocks plus what the sink keeps,
-//!   and no thread outside the pool works (`--threads 1` is one thread, reading included).
+//! * Streaming: token traces are read in blocks of [`BLOCK_BYTES`], each parsed in parallel
+//!   with rayon and handed to the sink while the next is read; chat logs in pieces of 256 KiB,
+//!   parsed (and their text tokenized) as rayon tasks and handed to the sink in order, a few
+//!   pieces per thread read ahead. Memory is bounded by two blocks or those pieces plus what
+//!   the sink keeps, and all work runs on the one pool (`--threads 1` is one thread, reading
+//!   included).
 //! * Nothing is lost silently: a malformed row stops the read with `file:line: what is wrong`
 //!   unless `skip_bad` is set, in which case it is counted and the first positions are kept.
 //!   `rows_read = requests + skipped` always holds. Failed requests (BurstGPT rows with zero
