@@ -5,7 +5,9 @@
 //! module per subcommand: arguments → validated configuration → domain calls → rendering), and
 //! the domain modules named for the pipeline: [`catalog`], [`tokens`], [`ingest`], [`profile`], [`sim`]. Domain code
 //! never prints; it returns values that the command layer renders to the writer it is given.
+//! [`alloc`] is the process allocator the binary installs.
 
+pub mod alloc;
 pub mod catalog;
 pub mod cli;
 pub mod commands;

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+#[global_allocator]
+static GLOBAL: spillway::alloc::Allocator = spillway::alloc::Allocator;
+
 fn main() -> ExitCode {
     let cli = match spillway::cli::Cli::try_parse() {
         Ok(cli) => cli,

@@ -11,6 +11,10 @@ use spillway::ingest::{IngestOptions, NoProgress, read};
 use spillway::profile::Profiler;
 use spillway::tokens::Tokenizer;
 
+/// The allocator the binary installs, so that the benchmarks measure what `spillway` runs.
+#[global_allocator]
+static GLOBAL: spillway::alloc::Allocator = spillway::alloc::Allocator;
+
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
