@@ -117,6 +117,11 @@ unsafe impl GlobalAlloc for Allocator {
     }
 }
 
+/// The library's own tests run on it too, polars' queries among them.
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOCATOR: Allocator = Allocator;
+
 #[cfg(test)]
 mod tests {
     use super::*;
