@@ -65,28 +65,31 @@ unsafe fn start_of(p: *mut u8) -> *mut u8 {
     unsafe { ptr::read_unaligned(p.sub(8).cast::<usize>()) as *mut u8 }
 }
 
+/// A block of `layout` from `system` (the system allocator's `alloc` or `alloc_zeroed`),
+/// carved when [`carved`] says so.
+///
+/// # Safety
+/// As for [`GlobalAlloc::alloc`]: `layout` has a non-zero size.
+unsafe fn allocate(layout: Layout, system: unsafe fn(&System, Layout) -> *mut u8) -> *mut u8 {
+    if !carved(layout) {
+        return unsafe { system(&System, layout) };
+    }
+    match outer(layout) {
+        Some(o) => unsafe { carve(system(&System, o), layout) },
+        None => ptr::null_mut(),
+    }
+}
+
 // SAFETY: every block comes from System; carved blocks are released through the start and the
 // outer layout they were allocated with, which `carved` and `outer` recompute from the layout
 // the caller must pass back.
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if !carved(layout) {
-            return unsafe { System.alloc(layout) };
-        }
-        match outer(layout) {
-            Some(o) => unsafe { carve(System.alloc(o), layout) },
-            None => ptr::null_mut(),
-        }
+        unsafe { allocate(layout, <System as GlobalAlloc>::alloc) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if !carved(layout) {
-            return unsafe { System.alloc_zeroed(layout) };
-        }
-        match outer(layout) {
-            Some(o) => unsafe { carve(System.alloc_zeroed(o), layout) },
-            None => ptr::null_mut(),
-        }
+        unsafe { allocate(layout, <System as GlobalAlloc>::alloc_zeroed) }
     }
 
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {

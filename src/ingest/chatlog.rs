@@ -485,7 +485,7 @@ pub(super) fn parse_line_serde<'a>(line: &'a [u8], e: &RowCtx<'_, '_>) -> RowRes
     row(facts, m, e, completions, dims)
 }
 
-/// Reads a chat log in blocks; lines are parsed and tokenized in parallel.
+/// Reads a chat log in pieces; lines are parsed and tokenized in parallel.
 pub(crate) fn read(
     mut file: OpenFile,
     e: &mut Emitter<'_, '_>,

@@ -993,14 +993,7 @@ mod tests {
             let mut text = String::new();
             l.write(&mut text, false, " ");
             let mut bytes = text.into_bytes();
-            for (at, byte) in edits {
-                let i = at.index(bytes.len() + 1);
-                if i < bytes.len() && i % 2 == 0 {
-                    bytes[i] = byte;
-                } else {
-                    bytes.insert(i.min(bytes.len()), byte);
-                }
-            }
+            super::super::json::damage(&mut bytes, edits);
             agree(&bytes, &option_sets()[0]);
         }
     }

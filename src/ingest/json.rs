@@ -693,6 +693,20 @@ impl<'de> MapAccess<'de> for Items<'_, 'de> {
     }
 }
 
+/// Damages `bytes` for property tests: each edit overwrites the byte at an even position it
+/// picks, or inserts its byte there.
+#[cfg(test)]
+pub(crate) fn damage(bytes: &mut Vec<u8>, edits: Vec<(proptest::sample::Index, u8)>) {
+    for (at, byte) in edits {
+        let i = at.index(bytes.len() + 1);
+        if i < bytes.len() && i % 2 == 0 {
+            bytes[i] = byte;
+        } else {
+            bytes.insert(i.min(bytes.len()), byte);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
@@ -917,14 +931,7 @@ mod tests {
             )), 1..4),
         ) {
             let mut text = serde_json::to_vec(&v).unwrap();
-            for (at, byte) in edits {
-                let i = at.index(text.len() + 1);
-                if i < text.len() && i % 2 == 0 {
-                    text[i] = byte;
-                } else {
-                    text.insert(i.min(text.len()), byte);
-                }
-            }
+            damage(&mut text, edits);
             agree(&text);
         }
     }
