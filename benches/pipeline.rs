@@ -18,8 +18,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use spillway::catalog::Catalog;
 use spillway::ingest::{IngestOptions, Request};
 use spillway::profile::Profiler;
-use spillway::sim::workload::Synthetic;
-use spillway::sim::{SimOptions, SimRequest, Topology, run};
+use spillway::sim::workload::{MaxTokensEstimate, Synthetic};
+use spillway::sim::{Budget, SimOptions, SimRequest, Topology, run};
 use spillway::tokens::{EncodingName, tokenizer};
 
 #[path = "common/mod.rs"]
@@ -164,6 +164,7 @@ fn week() -> Vec<SimRequest> {
                 cached: 0,
                 max_tokens: c,
                 key: 0,
+                budget: Budget::Estimated,
             });
         }
     }
@@ -174,25 +175,21 @@ fn week() -> Vec<SimRequest> {
 fn bench_sim(c: &mut Criterion) {
     let catalog = Catalog::embedded();
     let topo = Topology::parse(SIX, "six.toml", &catalog).unwrap();
-    let opts = SimOptions {
-        seed: 1,
-        timeline: false,
-        record: false,
-    };
+    let opts = SimOptions::seeded(1);
     // ~1 M requests at 30/s: about 90% of the two PTU deployments' 5 M weighted TPM.
     let synthetic = Synthetic::parse("rate=30/s,prompt=1500,completion=150,duration=33334s")
         .unwrap()
-        .generate(1);
+        .generate(1, MaxTokensEstimate::Actual);
     let mut group = c.benchmark_group("sim");
     group.sample_size(10);
     group.throughput(Throughput::Elements(synthetic.len() as u64));
     group.bench_function("synthetic-1M", |b| {
-        b.iter(|| run(&topo, &synthetic, opts).succeeded)
+        b.iter(|| run(&topo, &synthetic, opts).unwrap().succeeded)
     });
     let week = week();
     group.throughput(Throughput::Elements(week.len() as u64));
     group.bench_function("week-16.8M", |b| {
-        b.iter(|| run(&topo, &week, opts).succeeded)
+        b.iter(|| run(&topo, &week, opts).unwrap().succeeded)
     });
     group.finish();
 }

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::catalog::Reservation;
+use crate::sim::workload::MaxTokensEstimate;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "spillway",
@@ -175,11 +178,6 @@ pub struct InputArgs {
     #[arg(long, value_name = "COLUMN")]
     pub completion_col: Option<String>,
 
-    /// Group by these fields or columns (comma-separated; dotted paths reach into JSON objects,
-    /// e.g. metadata.tenant).
-    #[arg(long, value_name = "FIELD", value_delimiter = ',')]
-    pub by: Vec<String>,
-
     /// Model for requests that name none (and for names the catalog does not know).
     #[arg(short, long, value_name = "NAME", default_value = "gpt-4o")]
     pub model: String,
@@ -216,6 +214,11 @@ pub struct ProfileArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
+    /// Group by these fields or columns (comma-separated; dotted paths reach into JSON objects,
+    /// e.g. metadata.tenant).
+    #[arg(long, value_name = "FIELD", value_delimiter = ',')]
+    pub by: Vec<String>,
+
     /// Window length: 1s, 10s, 1m, 5m, 1h … Rates are always per minute (scaled and labelled).
     #[arg(long, value_name = "DURATION", default_value = "1m")]
     pub window: String,
@@ -229,17 +232,49 @@ pub struct ProfileArgs {
     pub format: Format,
 }
 
-#[derive(Debug, Args)]
-pub struct SimulateArgs {
-    /// Topology file (TOML): regions, deployments, gateway, client.
-    #[arg(short, long, value_name = "FILE")]
-    pub topology: PathBuf,
+/// Output format of a report (table or JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+}
 
+/// How PTUs are bought (the headline cost; all three are shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReservationArg {
+    /// $/PTU/hour, no commitment.
+    Hourly,
+    /// 1-month Azure reservation.
+    Monthly,
+    /// 1-year Azure reservation.
+    Yearly,
+}
+
+impl From<ReservationArg> for Reservation {
+    fn from(r: ReservationArg) -> Reservation {
+        match r {
+            ReservationArg::Hourly => Reservation::Hourly,
+            ReservationArg::Monthly => Reservation::Monthly,
+            ReservationArg::Yearly => Reservation::Yearly,
+        }
+    }
+}
+
+fn parse_estimate(s: &str) -> Result<MaxTokensEstimate, String> {
+    MaxTokensEstimate::parse(s)
+}
+
+/// The traffic a simulation replays: a trace, or a synthetic load (shared by `simulate` and
+/// `plan`).
+#[derive(Debug, Args)]
+pub struct WorkloadArgs {
     /// Replay these logs or traces (any format `profile` reads).
     #[arg(long, value_name = "LOG", num_args = 1.., conflicts_with = "synthetic", required_unless_present = "synthetic")]
     pub trace: Vec<PathBuf>,
 
-    /// Synthetic workload, e.g. "rate=60/min,prompt=1000,completion=100,duration=1h,arrivals=poisson".
+    /// Synthetic workload instead of a trace: "rate=60/min,prompt=1000,completion=100,duration=1h"
+    /// plus optional arrivals=poisson|constant, cached=N, max_tokens=N (the clients' own),
+    /// keys=K (token-limit keys), start=RFC3339 (default 2026-01-05T00:00:00Z).
     #[arg(long, value_name = "SPEC")]
     pub synthetic: Option<String>,
 
@@ -250,25 +285,41 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "X", default_value = "1")]
     pub speed: f64,
 
+    /// Completion budget charged at admission for requests that carry no max_tokens:
+    /// model-default (what the service charges: the model's default, 4,096 for gpt-4o; the
+    /// actual completion where the catalog has none), actual (as if every client set it
+    /// exactly), fixed:N, or pNN (the trace's completion percentile, e.g. p99).
+    #[arg(long, value_name = "RULE", default_value = "model-default", value_parser = parse_estimate)]
+    pub max_tokens_estimate: MaxTokensEstimate,
+
+    /// Seed of the simulation's random choices (same inputs + seed = identical output).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Topology file (TOML): regions, deployments, gateway, client.
+    #[arg(short, long, value_name = "FILE")]
+    pub topology: PathBuf,
+
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+
     /// Traffic growth: 1.5 sends every request once and half of them twice (copies moved by up
     /// to ±1 s); 0.5 keeps half.
     #[arg(long, value_name = "X", default_value = "1")]
     pub scale: f64,
 
-    /// Completion budget charged at admission when a request has no max_tokens: actual,
-    /// fixed:N, pNN (percentile of the trace's completions) or model-default.
-    #[arg(long, value_name = "RULE", default_value = "actual")]
-    pub max_tokens_estimate: String,
-
-    /// Seed of the simulation's random choices (same inputs + seed = identical output).
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
+    /// How PTUs are bought, for the headline cost (hourly, 1-month or 1-year reservation; all
+    /// three are shown).
+    #[arg(long, value_enum, default_value_t = ReservationArg::Monthly)]
+    pub reservation: ReservationArg,
 
     /// Write the per-second series per deployment to FILE.csv or FILE.parquet.
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<PathBuf>,
 
-    /// Report format (table or json).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
 }

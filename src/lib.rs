@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod output;
 pub mod profile;
 pub mod sim;
+pub mod stats;
 pub mod tokens;
 
 pub use commands::{ExitStatus, run};

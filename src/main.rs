@@ -24,6 +24,10 @@ fn main() -> ExitCode {
             if spillway::commands::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
+            if spillway::commands::is_internal(&err) {
+                eprintln!("error: {}", spillway::commands::error_line(&err));
+                return ExitCode::from(2);
+            }
             // One line: "error: --model: unknown model 'gpt4o'; did you mean gpt-4o?"
             eprintln!("error: {}", spillway::commands::error_line(&err));
             ExitCode::from(1)

@@ -89,9 +89,82 @@ pub fn usd(x: f64) -> String {
     }
 }
 
+/// `s` cut to at most `max` characters, with an ellipsis and the length when cut: user values
+/// quoted in messages stay readable whatever their size.
+pub fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((end, _)) => format!("{}… ({} bytes)", &s[..end], s.len()),
+    }
+}
+
+/// `part` of `whole` as a percentage with as many decimals as it takes never to round a
+/// failure away: 19,357 of 19,366 is "99.95%", not "100.0%"; 1 of 100,000 is "0.001%".
+pub fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "0%".into();
+    }
+    let p = part as f64 / whole as f64 * 100.0;
+    let mut d = 1;
+    loop {
+        let s = format!("{p:.d$}");
+        let rounded_to_all = part < whole && s.parse::<f64>().is_ok_and(|v| v >= 100.0);
+        let rounded_to_none = part > 0 && s.parse::<f64>().is_ok_and(|v| v == 0.0);
+        if d >= 6 || !(rounded_to_all || rounded_to_none) {
+            return format!("{s}%");
+        }
+        d += 1;
+    }
+}
+
+/// A ratio (1.0 = 100%) as a percentage with one decimal.
+pub fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// A duration in words a person reads at a glance: "0.4 s", "42 s", "58 min 12 s",
+/// "3 h 05 min", "2 d 4 h".
+pub fn duration(us: i64) -> String {
+    let s = us.max(0) as f64 / 1e6;
+    if s < 10.0 {
+        return format!("{s:.1} s");
+    }
+    let s = s.round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3_600 => format!("{} min {} s", s / 60, s % 60),
+        3_600..86_400 => format!("{} h {:02} min", s / 3_600, s % 3_600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3_600),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_never_round_a_failure_away() {
+        assert_eq!(share(19_357, 19_366), "99.95%");
+        assert_eq!(share(1, 100_000), "0.001%");
+        assert_eq!(share(5, 10), "50.0%");
+        assert_eq!(share(10, 10), "100.0%");
+        assert_eq!(share(0, 10), "0.0%");
+        assert_eq!(share(999_999, 1_000_000), "99.9999%");
+    }
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        assert_eq!(duration(400_000), "0.4 s");
+        assert_eq!(duration(3_492_000_000), "58 min 12 s");
+        assert_eq!(duration(11_100_000_000), "3 h 05 min");
+        assert_eq!(duration(187_200_000_000), "2 d 4 h");
+    }
+
+    #[test]
+    fn clips_long_values() {
+        assert_eq!(clip("abc", 5), "abc");
+        assert_eq!(clip(&"x".repeat(9_000_000), 3), "xxx… (9000000 bytes)");
+    }
 
     #[test]
     fn thousands_groups_digits() {

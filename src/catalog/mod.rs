@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::tokens::EncodingName;
 
-pub use prices::{PriceQuote, PtuPrice, PtuType, Sku, SkuRule, TokenPrice, UnknownSku};
+pub use prices::{
+    HOURS_PER_MONTH, HOURS_PER_YEAR, PriceQuote, PtuPrice, PtuType, Reservation, Sku, SkuRule,
+    TokenPrice, UnknownSku,
+};
 
 const MODELS_TOML: &str = include_str!("../../data/models.toml");
 const PRICES_TOML: &str = include_str!("../../data/prices.toml");
@@ -112,6 +115,76 @@ pub struct PtuParams {
     /// Prompts estimated above this are rejected with HTTP 400 on provisioned deployments.
     #[serde(default)]
     pub max_prompt_tokens: Option<u64>,
+}
+
+/// The sizes Azure accepts for a provisioned deployment: at least `min` PTU, in steps of
+/// `step`, at most [`MAX_PTU_PER_DEPLOYMENT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeRule {
+    pub min: u32,
+    pub step: u32,
+}
+
+/// Largest provisioned deployment (quotas-limits: 100,000 PTU).
+pub const MAX_PTU_PER_DEPLOYMENT: u32 = 100_000;
+
+impl SizeRule {
+    /// Whether `capacity` PTU is a size Azure accepts.
+    pub fn valid(&self, capacity: u32) -> bool {
+        capacity >= self.min
+            && capacity.is_multiple_of(self.step)
+            && capacity <= MAX_PTU_PER_DEPLOYMENT
+    }
+
+    /// The smallest valid size of at least `ptu` (the calculator's rounding), capped at the
+    /// largest deployment.
+    pub fn round_up(&self, ptu: f64) -> u32 {
+        let steps = (ptu.max(0.0) / self.step as f64)
+            .ceil()
+            .min(u32::MAX as f64) as u64;
+        (steps * self.step as u64)
+            .max(self.min as u64)
+            .min(MAX_PTU_PER_DEPLOYMENT as u64) as u32
+    }
+
+    /// Why `capacity` PTU of `model` on `sku` is refused, naming the nearest valid sizes.
+    pub fn check(&self, capacity: u32, model: &str, sku: Sku) -> Option<String> {
+        if self.valid(capacity) {
+            return None;
+        }
+        let (min, step) = (self.min, self.step);
+        if capacity > MAX_PTU_PER_DEPLOYMENT {
+            return Some(format!(
+                "{capacity} PTU: Azure deploys at most {MAX_PTU_PER_DEPLOYMENT} PTU per deployment"
+            ));
+        }
+        let lo = (capacity / step * step).max(min);
+        let hi = if lo >= capacity { lo } else { lo + step };
+        let valid = if lo == hi || capacity < min {
+            format!("{}", min.max(hi))
+        } else {
+            format!("{lo} or {hi}")
+        };
+        Some(format!(
+            "{capacity} PTU of {model} on {sku}: Azure accepts at least {min} PTU in steps of {step} (nearest valid: {valid})"
+        ))
+    }
+}
+
+impl PtuParams {
+    /// Minimum and increment for a provisioned deployment type.
+    pub fn size_rule(&self, t: PtuType) -> SizeRule {
+        match t {
+            PtuType::Global | PtuType::DataZone => SizeRule {
+                min: self.global_min,
+                step: self.global_step,
+            },
+            PtuType::Regional => SizeRule {
+                min: self.regional_min,
+                step: self.regional_step,
+            },
+        }
+    }
 }
 
 /// Standard (pay-as-you-go) quota rules.

@@ -95,6 +95,49 @@ pub enum PtuType {
     Regional,
 }
 
+/// Hours in the month PTU reservations are quoted per (Azure bills 730 hours a month).
+pub const HOURS_PER_MONTH: f64 = 730.0;
+/// Hours in a (non-leap) year, to spread a 1-year reservation over hours.
+pub const HOURS_PER_YEAR: f64 = 8760.0;
+
+/// How PTUs are bought: by the hour, or on a 1-month or 1-year Azure reservation
+/// (provisioned-throughput-onboarding: reservations are per deployment type and region, not
+/// per model; PTUs above the reservation bill hourly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reservation {
+    Hourly,
+    /// The smallest commitment most buyers make; spillway's default.
+    #[default]
+    Monthly,
+    Yearly,
+}
+
+impl Reservation {
+    pub const ALL: [Reservation; 3] = [
+        Reservation::Hourly,
+        Reservation::Monthly,
+        Reservation::Yearly,
+    ];
+
+    /// USD per PTU per hour on this purchase.
+    pub fn per_ptu_hour(self, p: &PtuPrice) -> f64 {
+        match self {
+            Reservation::Hourly => p.hourly,
+            Reservation::Monthly => p.monthly_reservation / HOURS_PER_MONTH,
+            Reservation::Yearly => p.yearly_reservation / HOURS_PER_YEAR,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Reservation::Hourly => "hourly",
+            Reservation::Monthly => "1-month reservation",
+            Reservation::Yearly => "1-year reservation",
+        }
+    }
+}
+
 /// Pay-as-you-go price per 1M tokens.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

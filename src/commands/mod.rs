@@ -7,6 +7,7 @@ pub mod models;
 pub mod profile;
 mod progress;
 pub mod simulate;
+pub(crate) mod workload;
 
 use std::io::{self, BufWriter, Write};
 
@@ -87,6 +88,12 @@ pub fn error_line(err: &anyhow::Error) -> String {
         out.push_str(&text);
     }
     out
+}
+
+/// True when the error is spillway's own fault (exit 2), not the user's input.
+pub fn is_internal(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|c| c.downcast_ref::<crate::sim::SimError>().is_some())
 }
 
 /// True when the error comes from writing to a closed pipe (`spillway … | head`).

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use super::{Context, ExitStatus};
 use crate::cli::{Format, ProfileArgs};
-use crate::ingest::time::{format_time, parse_datetime, parse_duration};
-use crate::ingest::{IngestOptions, IngestSummary, InputFormat, PromptSource};
+use crate::ingest::time::{format_time, parse_duration};
+use crate::ingest::{IngestOptions, IngestSummary};
 use crate::output::{self, thousands, thousands_f};
 use crate::profile::{Dist, GroupProfile, Profile, Profiler, RateStats, model_weights};
 
@@ -29,65 +29,8 @@ pub(crate) enum SeriesFormat {
     Parquet,
 }
 
-/// Turns the shared input flags into ingest options (also used by `simulate --trace`).
-pub(crate) fn ingest_options(
-    args: &crate::cli::InputArgs,
-    catalog: &crate::catalog::Catalog,
-) -> anyhow::Result<IngestOptions> {
-    catalog.resolve(&args.model).context("--model")?;
-    if let Some(m) = &args.as_model {
-        catalog.resolve(m).context("--as-model")?;
-    }
-    let format = args
-        .input_format
-        .as_deref()
-        .map(str::parse::<InputFormat>)
-        .transpose()
-        .map_err(anyhow::Error::msg)
-        .context("--input-format")?;
-    let start_us = args
-        .start
-        .as_deref()
-        .map(|s| {
-            parse_datetime(s).with_context(|| {
-                format!("--start '{s}': expected an RFC 3339 time such as 2024-05-10T00:00:00Z")
-            })
-        })
-        .transpose()?;
-    let prompt_source = match args.prompt_source.as_str() {
-        "usage" => PromptSource::Usage,
-        "count" => PromptSource::Count,
-        other => bail!("--prompt-source '{other}': expected usage or count"),
-    };
-    let mut by = Vec::new();
-    for d in &args.by {
-        let d = d.trim();
-        if d.is_empty() {
-            bail!("--by: empty dimension name");
-        }
-        if by.iter().any(|x: &String| x == d) {
-            bail!("--by {d}: named twice");
-        }
-        by.push(d.to_string());
-    }
-    Ok(IngestOptions {
-        format,
-        time_col: args.time_col.clone(),
-        text_col: args.text_col.clone(),
-        prompt_tokens_col: args.prompt_tokens_col.clone(),
-        completion_col: args.completion_col.clone(),
-        by,
-        default_model: args.model.clone(),
-        as_model: args.as_model.clone(),
-        skip_bad: args.skip_bad,
-        allow_special: args.allow_special,
-        start_us,
-        prompt_source,
-    })
-}
-
 fn configure(ctx: &Context<'_>, args: ProfileArgs) -> anyhow::Result<Config> {
-    let ingest = ingest_options(&args.input, &ctx.catalog)?;
+    let ingest = super::workload::ingest_options(&args.input, &args.by, &ctx.catalog)?;
     let window_us = parse_duration(&args.window).with_context(|| {
         format!(
             "--window '{}': expected a duration such as 1s, 10s, 1m or 5m",

@@ -1,47 +1,35 @@
 //! `spillway simulate`: a topology plus a trace (or a synthetic workload) → what users would see:
-//! which deployment served each request, 429s, retries, spillover, latency and cost.
+//! which deployment served each request, 429s (the deployments' and the gateway's own),
+//! retries, timeouts, spillover, latency and cost (over the span and per month), with the
+//! assumptions that decide the answer stated beside it.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 
+use super::workload::{self, Traffic, WorkloadConfig};
 use super::{Context, ExitStatus};
-use crate::cli::{Format, SimulateArgs};
+use crate::catalog::Reservation;
+use crate::cli::{ReportFormat, SimulateArgs};
 use crate::ingest::time::format_utc;
-use crate::output::{self, thousands, thousands_f, usd};
-use crate::sim::workload::{MaxTokensEstimate, Synthetic, TraceShape, from_trace};
-use crate::sim::{DEFAULT_SEED, SimOptions, SimReport, SimRequest, Topology};
+use crate::output::{self, duration, pct, share, thousands, thousands_f, usd};
+use crate::sim::topology::{Admission, defaults};
+use crate::sim::{SimOptions, SimReport, Topology};
 
-#[derive(Serialize)]
-struct Meta<'a> {
-    topology: String,
-    policy: &'static str,
-    workload: &'a str,
-    seed: u64,
-    start: String,
-    end: String,
-    span_s: f64,
+/// Validated `simulate` configuration: everything checked before any input is read.
+struct Config {
+    topology: PathBuf,
+    topo: Topology,
+    workload: WorkloadConfig,
+    reservation: Reservation,
+    timeline: Option<(PathBuf, bool)>,
+    format: ReportFormat,
 }
 
-#[derive(Serialize)]
-struct Doc<'a> {
-    #[serde(flatten)]
-    report: &'a SimReport,
-    run: Meta<'a>,
-}
-
-pub fn run(ctx: &mut Context<'_>, args: SimulateArgs) -> anyhow::Result<ExitStatus> {
+fn configure(ctx: &Context<'_>, args: SimulateArgs) -> anyhow::Result<Config> {
     let topo = Topology::load(&args.topology, &ctx.catalog)?;
-    if !(args.speed.is_finite() && args.speed > 0.0) {
-        bail!("--speed {}: must be a positive number", args.speed);
-    }
-    if !(args.scale.is_finite() && args.scale > 0.0 && args.scale <= 1000.0) {
-        bail!("--scale {}: must be above 0 and at most 1000", args.scale);
-    }
-    let estimate = MaxTokensEstimate::parse(&args.max_tokens_estimate)
-        .map_err(anyhow::Error::msg)
-        .context("--max-tokens-estimate")?;
+    let workload = workload::configure(&args.workload, args.scale, "--scale", &topo, &ctx.catalog)?;
     let timeline = args
         .timeline
         .as_ref()
@@ -60,282 +48,409 @@ pub fn run(ctx: &mut Context<'_>, args: SimulateArgs) -> anyhow::Result<ExitStat
             }
         })
         .transpose()?;
-    let seed = args.seed.unwrap_or(DEFAULT_SEED);
+    Ok(Config {
+        topology: args.topology,
+        topo,
+        workload,
+        reservation: args.reservation.into(),
+        timeline,
+        format: args.format,
+    })
+}
 
-    let (requests, workload): (Vec<SimRequest>, String) = match &args.synthetic {
-        Some(spec) => {
-            let s = Synthetic::parse(spec)
-                .map_err(anyhow::Error::msg)
-                .context("--synthetic")?;
-            (s.generate(seed), format!("synthetic: {spec}"))
-        }
-        None => {
-            let mut opts = super::profile::ingest_options(&args.input, &ctx.catalog)?;
-            if !opts.by.is_empty() {
-                bail!(
-                    "--by groups profiles; simulate groups by the token limit's key when the topology has one"
-                );
-            }
-            if let Some(tl) = &topo.gateway.token_limit {
-                opts.by = vec![tl.key.clone()];
-            }
-            let progress = super::progress::Bar::new(&args.trace, ctx.quiet);
-            let (reqs, summary) =
-                crate::ingest::read_all(&args.trace, &opts, &ctx.catalog, &progress)?;
-            progress.finish();
-            if reqs.is_empty() {
-                bail!(
-                    "the trace holds no requests ({} rows skipped)",
-                    summary.skipped
-                );
-            }
-            let scaled = reqs.len() as f64 * args.scale.max(1.0);
-            if scaled > crate::sim::MAX_REQUESTS as f64 {
-                bail!(
-                    "--scale {}: {} trace requests would become {scaled:.0}; at most {} are simulated",
-                    args.scale,
-                    reqs.len(),
-                    crate::sim::MAX_REQUESTS
-                );
-            }
-            let model_default = default_max_tokens(&topo, estimate)?;
-            let shape = TraceShape {
-                speed: args.speed,
-                scale: args.scale,
-                estimate,
-                model_default,
-                seed,
-            };
-            let files: Vec<String> = args.trace.iter().map(|p| p.display().to_string()).collect();
-            (
-                from_trace(&reqs, &shape, &|g| g),
-                format!("trace: {}", files.join(", ")),
-            )
-        }
-    };
-    if requests.is_empty() {
-        bail!("the workload has no requests");
-    }
-    crate::sim::check_span(&requests).map_err(|m| {
-        let hint = if args.synthetic.is_some() {
-            "shorten duration="
-        } else {
-            "check the time column, compress time with --speed, or simulate a part"
-        };
-        anyhow::anyhow!("{workload}: {m}: {hint}")
-    })?;
+#[derive(Serialize)]
+struct Meta<'a> {
+    topology: String,
+    policy: &'static str,
+    workload: &'a str,
+    seed: u64,
+    start: String,
+    end: String,
+    span_s: f64,
+    max_tokens_estimate: String,
+    /// PTU burst tolerance per provisioned deployment, s (an assumption).
+    bucket_s: Vec<(String, f64)>,
+}
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    #[serde(flatten)]
+    report: &'a SimReport,
+    run: Meta<'a>,
+    /// How the trace was read (rows, skipped rows and where), for a trace workload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input: Option<&'a crate::ingest::IngestSummary>,
+    notes: &'a [String],
+}
+
+pub fn run(ctx: &mut Context<'_>, args: SimulateArgs) -> anyhow::Result<ExitStatus> {
+    let cfg = configure(ctx, args)?;
+    let traffic = workload::load(&cfg.workload, ctx, &cfg.topo, "--scale")?;
+    let requests = workload::requests(
+        &cfg.workload,
+        &traffic,
+        cfg.workload.scale,
+        cfg.workload.estimate,
+    )?;
     let report = crate::sim::run(
-        &topo,
+        &cfg.topo,
         &requests,
         SimOptions {
-            seed,
-            timeline: timeline.is_some(),
+            seed: cfg.workload.seed,
+            timeline: cfg.timeline.is_some(),
             record: false,
+            reservation: cfg.reservation,
         },
-    );
-    if let Some((path, parquet)) = &timeline {
-        write_timeline(&report, &topo, path, *parquet)
+    )?;
+    if let Some((path, parquet)) = &cfg.timeline {
+        write_timeline(&report, &cfg.topo, path, *parquet)
             .with_context(|| format!("--timeline {}", path.display()))?;
     }
-    render(
-        ctx,
-        &args.topology,
-        &topo,
-        &report,
-        &workload,
-        seed,
-        args.format,
-    )?;
+    let mut notes = traffic.notes.clone();
+    notes.push(workload::admission_note(
+        &requests,
+        cfg.workload.estimate,
+        &cfg.topo,
+    ));
+    notes.extend(report_notes(&cfg.topo, &report));
+    render(ctx, &cfg, &traffic, &report, &notes)?;
     Ok(ExitStatus::Success)
 }
 
-/// The service default max_tokens of the priority-1 deployment's model.
-fn default_max_tokens(topo: &Topology, estimate: MaxTokensEstimate) -> anyhow::Result<u32> {
-    if estimate != MaxTokensEstimate::ModelDefault {
-        return Ok(0);
-    }
-    let first = topo
-        .gateway
-        .backends
+/// The provisioned deployments' burst tolerance (bucket seconds).
+pub(crate) fn bucket_seconds(topo: &Topology) -> Vec<(String, f64)> {
+    topo.deployments
         .iter()
-        .min_by_key(|b| b.priority)
-        .map(|b| &topo.deployments[b.deployment].model);
-    match first.and_then(|m| m.default_max_tokens) {
-        Some(n) => Ok(n.min(u32::MAX as u64) as u32),
-        None => bail!(
-            "--max-tokens-estimate model-default: the catalog has no default max_tokens for {}; use fixed:N",
-            first.map_or("the first backend", |m| m.name.as_str())
-        ),
-    }
+        .filter_map(|d| match d.admission {
+            Admission::Provisioned { bucket_s, .. } => Some((d.name.clone(), bucket_s)),
+            Admission::Standard { .. } => None,
+        })
+        .collect()
 }
 
-fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
+/// What a reader must know to trust the figures: assumptions that decide the answer, and
+/// what unusual figures mean.
+pub(crate) fn report_notes(topo: &Topology, r: &SimReport) -> Vec<String> {
+    let mut notes = Vec::new();
+    let buckets = bucket_seconds(topo);
+    if !buckets.is_empty() {
+        let list: Vec<String> = buckets.iter().map(|(n, s)| format!("{n} {s} s")).collect();
+        notes.push(format!(
+            "assumption: PTU burst tolerance (bucket_s) {} — provisioned deployments admit until the utilisation bucket holds this many seconds of throughput; a reading of Azure's behaviour, not a documented figure (default {} s; `spillway plan` shows how the answer moves with it).",
+            list.join(", "),
+            defaults::BUCKET_S
+        ));
+    }
+    let over: Vec<String> = r
+        .deployments
+        .iter()
+        .filter(|d| d.provisioned && d.utilisation_max > 1.0)
+        .map(|d| format!("{} max {}", d.name, pct(d.utilisation_max)))
+        .collect();
+    if !over.is_empty() {
+        notes.push(format!(
+            "utilisation above 100% ({}): a request admitted just below 100% is charged its whole estimate, so bursts take the bucket over it (Azure: \"bursts just over 100% may be permitted\"); it drains back at the PTUs' rate and nothing more is admitted until it is below 100%.",
+            over.join(", ")
+        ));
+    }
+    if r.failures.timeout > 0 || r.timed_out_attempts > 0 {
+        let late: u64 = r.deployments.iter().map(|d| d.late).sum();
+        notes.push(format!(
+            "the client's timeout ({} s) abandoned {} attempts and failed {} requests; the deployments still did and billed {} of the abandoned attempts. Answers that take longer than the timeout (long completions at the catalog's decode rate) fail on every retry: set [client] timeout_s to what your SDK and gateway use (openai-python 600 s, APIM forward-request 300 s).",
+            thousands_f(topo.client.timeout_us as f64 / 1e6, 1),
+            thousands(r.timed_out_attempts),
+            thousands(r.failures.timeout),
+            thousands(late)
+        ));
+    }
+    // Per model, the uncertain catalog fields some deployment of it used.
+    let mut uncertain: Vec<(String, Vec<String>)> = Vec::new();
+    for d in &topo.deployments {
+        let used = |f: &str| match f {
+            "ptu.output_weight" => d.is_provisioned(),
+            "standard.rpm_per_1000_tpm" => !d.is_provisioned(),
+            "service" | "default_max_tokens" | "max_output_tokens" => true,
+            _ => false,
+        };
+        let i = match uncertain.iter().position(|(m, _)| *m == d.model.name) {
+            Some(i) => i,
+            None => {
+                uncertain.push((d.model.name.clone(), Vec::new()));
+                uncertain.len() - 1
+            }
+        };
+        for f in d.model.uncertain.iter().filter(|f| used(f)) {
+            if !uncertain[i].1.contains(f) {
+                uncertain[i].1.push(f.clone());
+            }
+        }
+    }
+    let uncertain: Vec<String> = uncertain
+        .into_iter()
+        .filter(|(_, f)| !f.is_empty())
+        .map(|(m, f)| format!("{m}: {}", f.join(", ")))
+        .collect();
+    if !uncertain.is_empty() {
+        notes.push(format!(
+            "catalog figures this run used that the sources leave uncertain ({}): `spillway models` shows them and their sources; override them with --catalog or in the topology.",
+            uncertain.join("; ")
+        ));
+    }
+    if r.truncated > 0 {
+        notes.push(format!(
+            "{} completions were longer than the serving model's output limit or the request's own max_tokens, and were cut there.",
+            thousands(r.truncated)
+        ));
+    }
+    notes
 }
 
 fn render(
     ctx: &mut Context<'_>,
-    topology: &Path,
-    topo: &Topology,
+    cfg: &Config,
+    traffic: &Traffic,
     r: &SimReport,
-    workload: &str,
-    seed: u64,
-    format: Format,
+    notes: &[String],
 ) -> anyhow::Result<()> {
     let out = &mut *ctx.out;
+    let topo = &cfg.topo;
     let span_s = (r.end_us - r.start_us) as f64 / 1e6;
-    match format {
-        Format::Csv => bail!(
-            "--format csv: the simulation report is table or json; write per-second series with --timeline FILE.csv"
-        ),
-        Format::Json => output::write_json(
+    match cfg.format {
+        ReportFormat::Json => output::write_json(
             out,
             &Doc {
                 report: r,
                 run: Meta {
-                    topology: topology.display().to_string(),
+                    topology: cfg.topology.display().to_string(),
                     policy: topo.gateway.policy.name(),
-                    workload,
-                    seed,
+                    workload: &traffic.label,
+                    seed: cfg.workload.seed,
                     start: format_utc(r.start_us),
                     end: format_utc(r.end_us),
                     span_s,
+                    max_tokens_estimate: cfg.workload.estimate.label(),
+                    bucket_s: bucket_seconds(topo),
                 },
+                input: traffic.summary.as_ref(),
+                notes,
             },
         )?,
-        Format::Table => {
+        ReportFormat::Table => {
             writeln!(
                 out,
                 "{} · {} policy · {} · seed {}",
-                topology.display(),
+                cfg.topology.display(),
                 topo.gateway.policy.name(),
-                workload,
-                seed
+                traffic.label,
+                cfg.workload.seed
             )?;
+            let read = match &traffic.summary {
+                Some(s) => format!(
+                    " · {} rows read, {} requests, {} skipped",
+                    thousands(s.rows_read),
+                    thousands(s.requests),
+                    thousands(s.skipped)
+                ),
+                None => String::new(),
+            };
             writeln!(
                 out,
-                "{} → {} ({} min)\n",
+                "{} → {} ({}){read}\n",
                 format_utc(r.start_us),
                 format_utc(r.end_us),
-                thousands_f(span_s / 60.0, 1)
+                duration(r.end_us - r.start_us)
             )?;
-            let mut t = output::table(&["outcome", "value"], &[false, true]);
-            let f = &r.failures;
-            t.add_row(vec!["arrived".to_string(), thousands(r.arrived)]);
-            t.add_row(vec![
-                "succeeded".to_string(),
-                format!(
-                    "{} ({})",
-                    thousands(r.succeeded),
-                    pct(r.succeeded as f64 / r.arrived.max(1) as f64)
-                ),
-            ]);
-            t.add_row(vec![
-                "failed (client-visible)".to_string(),
-                format!(
-                    "{} (429 {}, timeout {}, 503 {}, 400 {}, token limit {})",
-                    thousands(r.failed),
-                    f.throttled,
-                    f.timeout,
-                    f.unavailable,
-                    f.too_long,
-                    f.token_limit
-                ),
-            ]);
-            t.add_row(vec![
-                "retries".to_string(),
-                format!(
-                    "{} (client {}, gateway {})",
-                    thousands(r.retries),
-                    thousands(r.client_retries),
-                    thousands(r.gateway_retries)
-                ),
-            ]);
-            t.add_row(vec![
-                "429s answered by deployments".to_string(),
-                thousands(r.throttled),
-            ]);
-            t.add_row(vec![
-                "served outside priority 1".to_string(),
-                format!(
-                    "{} of requests, {} of tokens",
-                    pct(r.spillover_share.requests),
-                    pct(r.spillover_share.tokens)
-                ),
-            ]);
-            t.add_row(vec![
-                "latency p50 / p95 / p99".to_string(),
-                format!(
-                    "{} / {} / {} ms",
-                    thousands_f(r.latency_ms.p50, 0),
-                    thousands_f(r.latency_ms.p95, 0),
-                    thousands_f(r.latency_ms.p99, 0)
-                ),
-            ]);
-            t.add_row(vec![
-                "cost over the span".to_string(),
-                format!(
-                    "{}{}",
-                    usd(r.cost_usd),
-                    if r.cost_incomplete {
-                        " (some prices missing)"
-                    } else {
-                        ""
-                    }
-                ),
-            ]);
-            output::write_table(out, &t)?;
-            let mut d = output::table(
-                &[
-                    "deployment",
-                    "sku",
-                    "capacity",
-                    "prio",
-                    "attempts",
-                    "served",
-                    "429s",
-                    "spilled in",
-                    "tokens",
-                    "util mean",
-                    "util p95",
-                    "cost",
-                ],
-                &[
-                    false, false, true, true, true, true, true, true, true, true, true, true,
-                ],
-            );
-            for x in &r.deployments {
-                let cap = if x.sku.contains("Provisioned") {
-                    format!("{} PTU", x.capacity)
-                } else {
-                    format!("{}K TPM", thousands(x.capacity as u64))
-                };
-                d.add_row(vec![
-                    x.name.clone(),
-                    x.sku.clone(),
-                    cap,
-                    x.priority.map_or("spill".to_string(), |p| p.to_string()),
-                    thousands(x.attempts),
-                    thousands(x.successes),
-                    thousands(x.throttled),
-                    thousands(x.spilled_in),
-                    thousands(x.tokens),
-                    pct(x.utilisation_mean),
-                    pct(x.utilisation_p95),
-                    x.cost_usd.map_or("–".to_string(), usd),
-                ]);
+            output::write_table(out, &outcome_table(topo, r))?;
+            output::write_table(out, &deployment_table(r))?;
+            for n in notes {
+                writeln!(out, "note: {n}")?;
             }
-            output::write_table(out, &d)?;
         }
     }
     Ok(())
+}
+
+/// The run's outcome, one row per figure.
+pub(crate) fn outcome_table(topo: &Topology, r: &SimReport) -> comfy_table::Table {
+    let mut t = output::table(&["outcome", "value"], &[false, true]);
+    let f = &r.failures;
+    let g = &r.gateway_rejections;
+    let c = &r.cost;
+    t.add_row(vec!["arrived".to_string(), thousands(r.arrived)]);
+    t.add_row(vec![
+        "succeeded".to_string(),
+        format!(
+            "{} ({})",
+            thousands(r.succeeded),
+            share(r.succeeded, r.arrived)
+        ),
+    ]);
+    t.add_row(vec![
+        "failed (client-visible)".to_string(),
+        format!(
+            "{} ({}): 429 {} · timeout {} · 503 {} · 400 {} · token limit {}",
+            thousands(r.failed),
+            share(r.failed, r.arrived),
+            thousands(f.throttled),
+            thousands(f.timeout),
+            thousands(f.unavailable),
+            thousands(f.too_long),
+            thousands(f.token_limit)
+        ),
+    ]);
+    t.add_row(vec![
+        "retries".to_string(),
+        format!(
+            "{} (client {}, gateway {})",
+            thousands(r.retries),
+            thousands(r.client_retries),
+            thousands(r.gateway_retries)
+        ),
+    ]);
+    if r.timed_out_attempts > 0 {
+        t.add_row(vec![
+            "attempts abandoned at the client timeout".to_string(),
+            format!(
+                "{} (timeout {} s)",
+                thousands(r.timed_out_attempts),
+                thousands_f(topo.client.timeout_us as f64 / 1e6, 1)
+            ),
+        ]);
+    }
+    t.add_row(vec![
+        "429s answered by deployments".to_string(),
+        thousands(r.throttled),
+    ]);
+    t.add_row(vec![
+        "answered by the gateway itself".to_string(),
+        format!(
+            "{} (token-limit 429 {} · no-deployment 429 {} · all-tripped 503 {})",
+            thousands(g.total()),
+            thousands(g.token_limit),
+            thousands(g.no_backend),
+            thousands(g.unavailable)
+        ),
+    ]);
+    t.add_row(vec![
+        "served outside priority 1".to_string(),
+        format!(
+            "{} of requests, {} of tokens",
+            pct(r.spillover_share.requests),
+            pct(r.spillover_share.tokens)
+        ),
+    ]);
+    t.add_row(vec![
+        "latency p50 / p95 / p99".to_string(),
+        format!(
+            "{} / {} / {} ms",
+            thousands_f(r.latency_ms.p50, 0),
+            thousands_f(r.latency_ms.p95, 0),
+            thousands_f(r.latency_ms.p99, 0)
+        ),
+    ]);
+    let incomplete = if c.incomplete {
+        " (some prices missing)"
+    } else {
+        ""
+    };
+    let has_ptu = r.deployments.iter().any(|d| d.provisioned);
+    t.add_row(vec![
+        format!("cost over the span ({})", duration(r.end_us - r.start_us)),
+        format!(
+            "{}{incomplete}{}",
+            usd(c.span_usd),
+            if has_ptu {
+                format!(" (PTUs on {})", c.reservation.name())
+            } else {
+                String::new()
+            }
+        ),
+    ]);
+    t.add_row(vec![
+        "cost per 730-hour month (projection)".to_string(),
+        format!(
+            "{}, if the span is representative of the month",
+            usd(c.month_usd)
+        ),
+    ]);
+    if has_ptu {
+        let month = |x: f64| {
+            if c.hours > 0.0 {
+                usd((x + c.payg_usd) * crate::catalog::HOURS_PER_MONTH / c.hours)
+            } else {
+                usd(0.0)
+            }
+        };
+        t.add_row(vec![
+            "per month by PTU purchase".to_string(),
+            format!(
+                "hourly {} · 1-month reservation {} · 1-year reservation {}",
+                month(c.ptu_hourly_usd),
+                month(c.ptu_monthly_reservation_usd),
+                month(c.ptu_yearly_reservation_usd)
+            ),
+        ]);
+    }
+    t
+}
+
+/// One row per deployment.
+pub(crate) fn deployment_table(r: &SimReport) -> comfy_table::Table {
+    let mut d = output::table(
+        &[
+            "deployment",
+            "sku",
+            "capacity",
+            "prio",
+            "attempts",
+            "served",
+            "late",
+            "429s",
+            "400s",
+            "spilled in",
+            "tokens",
+            "util mean",
+            "util p95",
+            "util max",
+            "cost",
+        ],
+        &[
+            false, false, true, true, true, true, true, true, true, true, true, true, true, true,
+            true,
+        ],
+    );
+    for x in &r.deployments {
+        let cap = if x.provisioned {
+            format!("{} PTU", thousands(x.capacity as u64))
+        } else {
+            format!("{}K TPM", thousands(x.capacity as u64))
+        };
+        d.add_row(vec![
+            x.name.clone(),
+            x.sku.clone(),
+            cap,
+            x.priority.map_or("spill".to_string(), |p| p.to_string()),
+            thousands(x.attempts),
+            thousands(x.successes),
+            thousands(x.late),
+            thousands(x.throttled),
+            thousands(x.rejected),
+            thousands(x.spilled_in),
+            thousands(x.tokens),
+            pct(x.utilisation_mean),
+            pct(x.utilisation_p95),
+            pct(x.utilisation_max),
+            x.cost_usd.map_or("–".to_string(), usd),
+        ]);
+    }
+    d
 }
 
 /// Writes the per-second series: one row per second and deployment.
 fn write_timeline(
     r: &SimReport,
     topo: &Topology,
-    path: &PathBuf,
+    path: &Path,
     parquet: bool,
 ) -> anyhow::Result<()> {
     let Some(tl) = &r.timeline else { return Ok(()) };

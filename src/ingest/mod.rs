@@ -93,6 +93,11 @@ pub struct IngestOptions {
     /// Anchor for relative traces (µs since the epoch).
     pub start_us: Option<i64>,
     pub prompt_source: PromptSource,
+    /// Stop with an error once more requests than this were read (the refusal comes as the
+    /// rows stream, not after the whole input was read).
+    pub max_requests: Option<u64>,
+    /// A `by` field missing from a file is not an error: its rows share one value.
+    pub by_optional: bool,
 }
 
 impl IngestOptions {
@@ -111,6 +116,8 @@ impl IngestOptions {
             allow_special: false,
             start_us: None,
             prompt_source: PromptSource::Usage,
+            max_requests: None,
+            by_optional: false,
         }
     }
 }
@@ -463,9 +470,24 @@ impl Emitter<'_, '_> {
         }
     }
 
+    /// The error once more than `max_requests` requests were read.
+    fn check_limit(&self) -> Result<(), IngestError> {
+        match self.opts.max_requests {
+            Some(max) if self.summary.requests > max => Err(IngestError::File {
+                file: self.label.clone(),
+                message: format!(
+                    "more than {} requests (stopped after {} rows of this file)",
+                    crate::output::thousands(max),
+                    crate::output::thousands(self.fs.rows_read)
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Hands requests made with [`Emitter::direct`] to the sink; `no_completion` of them had
     /// no completion figure.
-    pub fn emit_direct(&mut self, out: &[Request], no_completion: u64) {
+    pub fn emit_direct(&mut self, out: &[Request], no_completion: u64) -> Result<(), IngestError> {
         let n = out.len() as u64;
         let failed = out.iter().filter(|r| r.failed).count() as u64;
         self.fs.rows_read += n;
@@ -475,9 +497,11 @@ impl Emitter<'_, '_> {
         self.summary.requests += n;
         self.summary.failed += failed;
         self.summary.no_completion += no_completion;
+        self.check_limit()?;
         if !out.is_empty() {
             (self.sink)(out, &self.summary.models);
         }
+        Ok(())
     }
 
     /// Checks, interns and hands one block of parsed rows (with their line numbers) to the sink.
@@ -495,8 +519,7 @@ impl Emitter<'_, '_> {
                     .flat_map(|(_, piece)| piece)
                     .filter(|(_, r)| matches!(r, Ok(p) if p.no_completion))
                     .count() as u64;
-                self.emit_direct(&out, no_completion);
-                return Ok(());
+                return self.emit_direct(&out, no_completion);
             }
         }
         let offset = self.offset_us();
@@ -559,6 +582,7 @@ impl Emitter<'_, '_> {
             }
             out.push(p.request(offset, model_id, group));
         }
+        self.check_limit()?;
         if !out.is_empty() {
             (self.sink)(&out, &self.summary.models);
         }

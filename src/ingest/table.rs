@@ -158,10 +158,12 @@ fn schema(format: InputFormat, header: &[String], e: &Emitter<'_, '_>) -> Result
     let model = find(header, "model");
     let mut dims = Vec::new();
     for d in &opts.by {
-        dims.push(
-            find(header, d)
-                .ok_or_else(|| format!("--by {d}: no such column (columns: {})", list()))?,
-        );
+        match find(header, d) {
+            Some(i) => dims.push(i),
+            // One value for every row: the file has no such column.
+            None if opts.by_optional => {}
+            None => return Err(format!("--by {d}: no such column (columns: {})", list())),
+        }
     }
     Ok(Schema {
         time: time.0,
@@ -404,7 +406,7 @@ fn read_simple_csv(
                     no_completion += c;
                     next_line += ends;
                 }
-                e.emit_direct(&out, no_completion);
+                e.emit_direct(&out, no_completion)?;
                 tick(&consumed, &mut last, progress);
                 return Ok(());
             }
@@ -723,7 +725,9 @@ fn read_mooncake(
     e: &mut Emitter<'_, '_>,
     progress: &dyn Progress,
 ) -> Result<(), IngestError> {
-    if let Some(d) = e.opts.by.first() {
+    if let Some(d) = e.opts.by.first()
+        && !e.opts.by_optional
+    {
         return Err(e.error(
             None,
             format!("--by {d}: Mooncake traces have no dimensions to group by"),

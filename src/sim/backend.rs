@@ -27,8 +27,6 @@ pub enum Admit {
     Throttled {
         retry_after_us: i64,
     },
-    /// HTTP 400: prompt above the provisioned long-context limit.
-    TooLong,
 }
 
 /// Leaky-bucket utilisation of a provisioned deployment.
@@ -38,17 +36,15 @@ pub struct Bucket {
     last_us: i64,
     drain_per_us: f64,
     size: f64,
-    max_prompt: Option<u64>,
 }
 
 impl Bucket {
-    pub fn new(drain_per_us: f64, size: f64, max_prompt: Option<u64>, start_us: i64) -> Self {
+    pub fn new(drain_per_us: f64, size: f64, start_us: i64) -> Self {
         Bucket {
             level: 0.0,
             last_us: start_us,
             drain_per_us,
             size,
-            max_prompt,
         }
     }
 
@@ -61,12 +57,9 @@ impl Bucket {
         self.last_us = now;
     }
 
-    /// Admission of a request with `prompt` tokens and cost estimate `estimate`.
-    pub fn admit(&mut self, now: i64, prompt: u64, estimate: f64) -> Admit {
+    /// Admission of a request with cost estimate `estimate`.
+    pub fn admit(&mut self, now: i64, estimate: f64) -> Admit {
         self.advance(now);
-        if self.max_prompt.is_some_and(|m| prompt > m) {
-            return Admit::TooLong;
-        }
         if self.level >= self.size {
             // Until strictly below 100%: one microsecond past the point where it reaches 100%.
             let wait = (self.level - self.size) / self.drain_per_us;
@@ -216,33 +209,26 @@ mod tests {
     #[test]
     fn bucket_admits_until_full_then_throttles_until_drained() {
         // 1,000 tokens per second drain, 60,000-token bucket.
-        let mut b = Bucket::new(1e-3, 60_000.0, None, 0);
-        assert_eq!(b.admit(0, 0, 59_000.0), Admit::Ok);
+        let mut b = Bucket::new(1e-3, 60_000.0, 0);
+        assert_eq!(b.admit(0, 59_000.0), Admit::Ok);
         // Below 100%: admitted, and may go just over.
-        assert_eq!(b.admit(0, 0, 5_000.0), Admit::Ok);
-        match b.admit(0, 0, 1.0) {
+        assert_eq!(b.admit(0, 5_000.0), Admit::Ok);
+        match b.admit(0, 1.0) {
             Admit::Throttled { retry_after_us } => assert_eq!(retry_after_us, 4 * S + 1),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(b.admit(4 * S, 0, 1.0), Admit::Throttled { .. }));
-        assert_eq!(b.admit(4 * S + 1, 0, 1.0), Admit::Ok);
+        assert!(matches!(b.admit(4 * S, 1.0), Admit::Throttled { .. }));
+        assert_eq!(b.admit(4 * S + 1, 1.0), Admit::Ok);
     }
 
     #[test]
     fn completion_refunds_the_unused_estimate() {
-        let mut b = Bucket::new(1e-3, 1_000.0, None, 0);
-        assert_eq!(b.admit(0, 0, 1_000.0), Admit::Ok);
-        assert!(matches!(b.admit(0, 0, 1.0), Admit::Throttled { .. }));
+        let mut b = Bucket::new(1e-3, 1_000.0, 0);
+        assert_eq!(b.admit(0, 1_000.0), Admit::Ok);
+        assert!(matches!(b.admit(0, 1.0), Admit::Throttled { .. }));
         b.correct(0, -600.0);
-        assert_eq!(b.admit(0, 0, 1.0), Admit::Ok);
+        assert_eq!(b.admit(0, 1.0), Admit::Ok);
         assert!((b.level() - 0.401).abs() < 1e-9);
-    }
-
-    #[test]
-    fn long_prompts_are_rejected_with_400() {
-        let mut b = Bucket::new(1e-3, 1_000.0, Some(128_000), 0);
-        assert_eq!(b.admit(0, 128_001, 1.0), Admit::TooLong);
-        assert_eq!(b.admit(0, 128_000, 1.0), Admit::Ok);
     }
 
     #[test]

@@ -6,17 +6,40 @@
 //! queue per delay, which stays sorted by construction; only events with variable delays
 //! (completions, retries, timeouts) go through the binary heap. Work that takes no simulated
 //! time (a gateway re-route) is done inline, so a request served on its first attempt costs
-//! one heap event. Choices made here:
+//! one heap event.
+//!
+//! **Request lifecycle.** Each request in flight has one [`Phase`] and two counters: its client
+//! attempt (1 = the first send) and its dispatch (every send from the gateway to a deployment,
+//! across attempts). Every event names the counter it belongs to: a deployment's answer and a
+//! gateway's sleep carry the dispatch, a client timeout and a client re-send the attempt. An
+//! event acts only when its request is still live, in the phase the event expects, and on the
+//! counter the event carries; anything else is stale and changes nothing for the client (a
+//! late answer is still billed, and still reaches the gateway's bookkeeping). So:
+//! * a request ends exactly once (`arrived = succeeded + failed`), and an ended request is
+//!   never revived: its state is freed and stale events find nothing to act on;
+//! * events per request are bounded by construction: at most `max_retries + 1` attempts, each
+//!   with at most `retries + 1` dispatches (the gateway's re-route budget), each dispatch with
+//!   one completion, one answer and one gateway sleep; each attempt with one timeout and one
+//!   re-send. [`run`] checks the total against that bound and reports a breach as an internal
+//!   error instead of running on.
+//!
+//! Choices made here:
 //! * admission is decided when the request leaves the gateway, and the region's round trip
 //!   delays the answer (a 429 reaches the gateway one round trip later, a completion one round
 //!   trip after the work ends); the deployment's state thus runs half a round trip (tens of
 //!   milliseconds) ahead of the real service, which keeps one event per request;
 //! * a client attempt that would outlast `timeout_s` is abandoned at the timeout: the backend
-//!   still does (and is charged for) the work, the late answer is ignored, and the client
-//!   retries as for any failure without Retry-After;
+//!   still does (and is charged for) the work, the late answer is ignored (counted as `late`),
+//!   and the client retries as for any failure without Retry-After. The gateway does not
+//!   re-route an abandoned attempt;
 //! * client backoff: `min(base × 2ⁿ, max)`, times `1 − 0.25 × U` with jitter (openai-python);
 //!   a Retry-After of at most 60 s replaces it when `honour_retry_after`;
 //! * clients retry 408, 429 and 5xx; a 400 is final;
+//! * the service answers 400 (before admission) to a prompt above the model's input limit (or
+//!   the provisioned long-context limit), and to a request whose own `max_tokens` is above the
+//!   model's output limit or does not fit the context window with the prompt;
+//! * a completion is never longer than the model's output limit (or the request's own
+//!   `max_tokens`): a longer one in a trace is cut there and counted as `truncated`;
 //! * native spillover happens inside the provisioned deployment's resource at the same instant;
 //!   when the Standard deployment refuses too, the provisioned 429 (or 400) is returned.
 
@@ -26,32 +49,32 @@ use std::collections::{BinaryHeap, VecDeque};
 use super::backend::{Admit, Bucket, Limits, Meter};
 use super::gateway::{Choice, GatewayState, Outcome, Retry};
 use super::hist::Hist;
-use super::topology::{Admission, Topology};
+use super::topology::{Admission, Deployment, Topology};
 use super::{
-    DeploymentReport, Failures, Latency, RequestOutcome, Rng, Series, SimOptions, SimReport,
-    SimRequest, Spillover, Timeline,
+    Budget, CostSummary, DeploymentReport, Failures, GatewayRejections, Latency, RequestOutcome,
+    Rng, Series, SimError, SimOptions, SimReport, SimRequest, Spillover, Timeline,
 };
+use crate::catalog::Reservation;
 
 /// Clients honour a Retry-After of at most this long (openai-python).
 const CLIENT_MAX_RETRY_AFTER_US: i64 = 60_000_000;
 /// Jitter factor of client backoff: delay × (1 − JITTER × U).
 const CLIENT_JITTER: f64 = 0.25;
-/// Hours in a (non-leap) year, to spread a 1-year reservation over the simulated span.
-const HOURS_PER_YEAR: f64 = 8760.0;
 /// Status the simulator uses for a client-side timeout.
 const TIMEOUT: u16 = 408;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// Deployment `dep` finished; `x` holds the admission estimate (f64 bits).
+    /// Deployment `dep` finished dispatch `id`; `x` holds the admission estimate (f64 bits).
     Done,
-    /// A response from `dep` reaches the gateway: `status`, `x` = Retry-After µs (-1: none).
+    /// The answer to dispatch `id` from `dep` reaches the gateway: `status`, `x` = Retry-After
+    /// µs (-1: none).
     Response,
-    /// The gateway re-routes after sleeping (LiteLLM).
+    /// The gateway re-routes dispatch `id`'s failure after sleeping (LiteLLM).
     GatewayRetry,
-    /// The client re-sends after backoff.
+    /// The client re-sends after the failure of attempt `id`.
     ClientRetry,
-    /// The client gives up on attempt `attempt`.
+    /// The client gives up on attempt `id`.
     ClientTimeout,
 }
 
@@ -61,22 +84,23 @@ struct Ev {
     seq: u64,
     x: i64,
     req: u32,
-    attempt: u32,
+    /// The attempt or dispatch the event belongs to (see [`Kind`]).
+    id: u32,
     dep: u16,
     status: u16,
-    /// Gateway instance (high byte) and backend index (low byte) of the attempt.
+    /// Gateway instance (high byte) and backend index (low byte) of the dispatch.
     via: u16,
     kind: Kind,
 }
 
 impl Ev {
-    fn new(t: i64, kind: Kind, req: u32, attempt: u32) -> Ev {
+    fn new(t: i64, kind: Kind, req: u32, id: u32) -> Ev {
         Ev {
             t,
             seq: 0,
             x: 0,
             req,
-            attempt,
+            id,
             dep: 0,
             status: 0,
             via: 0,
@@ -119,33 +143,52 @@ impl Ord for Ev {
     }
 }
 
-/// Per-request progress.
+/// Where a live request is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Phase {
+    /// Arrived, not yet sent (only inside `arrive`).
+    #[default]
+    New,
+    /// Sent to a deployment: waiting for the answer to dispatch `dispatch`.
+    InFlight,
+    /// The gateway sleeps before re-routing the failure of dispatch `dispatch`.
+    GatewayWait,
+    /// The client waits before re-sending after the failure of attempt `attempt`.
+    Backoff,
+}
+
+/// Progress of a live request.
 #[derive(Debug, Clone, Copy, Default)]
 struct ReqState {
+    phase: Phase,
+    /// Client attempts so far (1 = the first send).
     attempt: u32,
-    client_tries: u16,
+    /// Dispatches so far, over all attempts.
+    dispatch: u32,
+    /// Gateway re-routes in the current attempt.
     gw_tries: u16,
     inst: u16,
     /// Gateway backend index of the current dispatch.
     backend: u16,
     fallback: bool,
-    done: bool,
+    /// The current attempt's timeout is scheduled.
+    timeout_armed: bool,
     attempt_start: i64,
-    sent: i64,
 }
 
-/// Progress of the requests in flight: a slab of [`ReqState`] reused as requests finish, and a
+/// Progress of the requests in flight: a slab of [`ReqState`] reused as requests end, and a
 /// map from request to slot. Memory is 4 bytes per request plus the states of those in flight
-/// (a week of traffic would otherwise need a state per request).
+/// (a week of traffic would otherwise need a state per request). A request's slot is taken
+/// once, at its arrival, and released once, when it ends: an ended request has no state.
 struct States {
     slot_of: Vec<u32>,
     slab: Vec<ReqState>,
     free: Vec<u32>,
 }
 
-/// `slot_of` marks: never seen, and finished.
+/// `slot_of` marks: not arrived yet, and ended.
 const NO_SLOT: u32 = u32::MAX;
-const FINISHED: u32 = u32::MAX - 1;
+const ENDED: u32 = u32::MAX - 1;
 
 impl States {
     fn new(n: usize) -> Self {
@@ -156,47 +199,45 @@ impl States {
         }
     }
 
-    /// A copy of the state (a finished request reads as `done`).
+    /// A copy of a live request's state (None: not arrived, or ended).
     #[inline]
-    fn get(&self, req: u32) -> ReqState {
+    fn get(&self, req: u32) -> Option<ReqState> {
         match self.slot_of[req as usize] {
-            NO_SLOT => ReqState::default(),
-            FINISHED => ReqState {
-                done: true,
-                ..ReqState::default()
-            },
-            s => self.slab[s as usize],
+            NO_SLOT | ENDED => None,
+            s => Some(self.slab[s as usize]),
         }
     }
 
-    /// The state of a live request, allocated on first use.
+    /// The state of a live request.
     #[inline]
-    fn get_mut(&mut self, req: u32) -> &mut ReqState {
-        let s = self.slot_of[req as usize];
-        let s = if s == NO_SLOT || s == FINISHED {
-            let slot = match self.free.pop() {
-                Some(f) => f,
-                None => {
-                    self.slab.push(ReqState::default());
-                    (self.slab.len() - 1) as u32
-                }
-            };
-            self.slab[slot as usize] = ReqState::default();
-            self.slot_of[req as usize] = slot;
-            slot
-        } else {
-            s
-        };
-        &mut self.slab[s as usize]
+    fn get_mut(&mut self, req: u32) -> Option<&mut ReqState> {
+        match self.slot_of[req as usize] {
+            NO_SLOT | ENDED => None,
+            s => Some(&mut self.slab[s as usize]),
+        }
     }
 
-    /// The request is answered or has failed: its slot is reused.
-    fn finish(&mut self, req: u32) {
+    /// A fresh state for an arriving request.
+    fn arrive(&mut self, req: u32) -> &mut ReqState {
+        let slot = match self.free.pop() {
+            Some(f) => f,
+            None => {
+                self.slab.push(ReqState::default());
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.slab[slot as usize] = ReqState::default();
+        self.slot_of[req as usize] = slot;
+        &mut self.slab[slot as usize]
+    }
+
+    /// The request has ended: its slot is reused.
+    fn end(&mut self, req: u32) {
         let s = self.slot_of[req as usize];
-        if s != NO_SLOT && s != FINISHED {
+        if s != NO_SLOT && s != ENDED {
             self.free.push(s);
         }
-        self.slot_of[req as usize] = FINISHED;
+        self.slot_of[req as usize] = ENDED;
     }
 }
 
@@ -204,6 +245,7 @@ impl States {
 struct DepStats {
     attempts: u64,
     successes: u64,
+    late: u64,
     throttled: u64,
     rejected: u64,
     spilled_in: u64,
@@ -218,12 +260,18 @@ enum Adm {
     Limits(Limits),
 }
 
+/// Why a request was answered with a failure, for the failure counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    Deployment,
+    TokenLimit,
+    Timeout,
+}
+
 struct Sim<'a> {
     topo: &'a Topology,
     reqs: &'a [SimRequest],
     state: States,
-    /// Attempt ids are unique across the run, so a late answer never matches a newer attempt.
-    next_attempt: u32,
     heap: BinaryHeap<Ev>,
     /// (delay, events scheduled `delay` after their creation, in time order).
     fifos: Vec<(i64, VecDeque<Ev>)>,
@@ -239,10 +287,13 @@ struct Sim<'a> {
     p1: u32,
     latencies: Hist,
     failures: Failures,
+    rejections: GatewayRejections,
     succeeded: u64,
     failed: u64,
     client_retries: u64,
     gateway_retries: u64,
+    timed_out_attempts: u64,
+    truncated: u64,
     outside_p1_requests: u64,
     outside_p1_tokens: u64,
     served_tokens: u64,
@@ -256,8 +307,17 @@ struct Sim<'a> {
     success_inline: bool,
 }
 
+/// Most events one request can cause (see the module doc): `(max_retries + 1)` attempts, each
+/// with a timeout and a re-send, and `(retries + 1)` dispatches, each with a completion, an
+/// answer and a gateway sleep.
+pub(super) fn events_per_request_bound(topo: &Topology) -> u64 {
+    let attempts = topo.client.max_retries as u64 + 1;
+    let dispatches = topo.gateway.retries as u64 + 1;
+    attempts * (2 + 3 * dispatches)
+}
+
 /// Runs the simulation of `reqs` (sorted by arrival) through `topo`.
-pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> SimReport {
+pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> Result<SimReport, SimError> {
     let start = reqs.first().map_or(0, |r| r.t_us);
     let start_s = start.div_euclid(1_000_000);
     let deps = &topo.deployments;
@@ -267,14 +327,8 @@ pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> SimReport 
             Admission::Provisioned {
                 drain_per_us,
                 bucket_tokens,
-                max_prompt_tokens,
                 ..
-            } => Adm::Bucket(Bucket::new(
-                drain_per_us,
-                bucket_tokens,
-                max_prompt_tokens,
-                start,
-            )),
+            } => Adm::Bucket(Bucket::new(drain_per_us, bucket_tokens, start)),
             Admission::Standard {
                 tpm_limit,
                 rpm_limit,
@@ -322,7 +376,6 @@ pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> SimReport 
         topo,
         reqs,
         state: States::new(reqs.len()),
-        next_attempt: 0,
         heap: BinaryHeap::with_capacity(1024),
         fifos: Vec::new(),
         seq: 0,
@@ -341,10 +394,13 @@ pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> SimReport 
         priority,
         latencies: Hist::default(),
         failures: Failures::default(),
+        rejections: GatewayRejections::default(),
         succeeded: 0,
         failed: 0,
         client_retries: 0,
         gateway_retries: 0,
+        timed_out_attempts: 0,
+        truncated: 0,
         outside_p1_requests: 0,
         outside_p1_tokens: 0,
         served_tokens: 0,
@@ -360,8 +416,9 @@ pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> SimReport 
         end_t: start,
         success_inline: !topo.gateway.policy.is_litellm() && topo.gateway.token_limit.is_none(),
     };
-    sim.run_loop();
-    sim.report(start)
+    let bound = (reqs.len() as u64).saturating_mul(events_per_request_bound(topo));
+    let events = sim.run_loop(bound)?;
+    Ok(sim.report(start, events, opts.reservation))
 }
 
 impl Sim<'_> {
@@ -405,8 +462,10 @@ impl Sim<'_> {
         }
     }
 
-    fn run_loop(&mut self) {
+    /// Runs until no arrival and no event is left; returns the number of events handled.
+    fn run_loop(&mut self, bound: u64) -> Result<u64, SimError> {
         let mut next = 0usize;
+        let mut events = 0u64;
         loop {
             let arrival = self.reqs.get(next).map(|r| r.t_us);
             let event = self.next_source();
@@ -414,65 +473,70 @@ impl Sim<'_> {
                 (None, None) => break,
                 (Some(a), e) if e.is_none_or(|(t, _)| a <= t) => {
                     self.last_t = a;
-                    self.client_send(next as u32, a);
+                    self.arrive(next as u32, a);
                     next += 1;
                 }
                 (_, Some((_, source))) => {
                     let Some(ev) = self.pop_from(source) else {
                         break;
                     };
+                    events += 1;
+                    if events > bound {
+                        return Err(SimError::EventBound { bound });
+                    }
                     self.last_t = ev.t;
                     self.handle(ev);
                 }
                 (_, None) => break,
             }
         }
+        Ok(events)
     }
 
     fn handle(&mut self, ev: Ev) {
+        let st = self.state.get(ev.req);
         match ev.kind {
-            Kind::Done => self.done(
-                ev.req,
-                ev.dep as usize,
-                ev.t,
-                ev.attempt,
-                ev.via,
-                f64::from_bits(ev.x as u64),
-            ),
+            Kind::Done => self.done(ev),
             Kind::Response => {
                 let ra = (ev.x >= 0).then_some(ev.x);
-                self.response(
-                    ev.req,
-                    ev.dep as usize,
-                    ev.t,
-                    ev.attempt,
-                    ev.via,
-                    ev.status,
-                    ra,
-                )
+                self.response(ev.req, ev.dep as usize, ev.t, ev.id, ev.via, ev.status, ra)
             }
             Kind::GatewayRetry => {
-                let st = self.state.get(ev.req);
-                if st.attempt == ev.attempt && !st.done {
+                if let Some(st) = st
+                    && st.phase == Phase::GatewayWait
+                    && st.dispatch == ev.id
+                {
                     self.route(ev.req, st.inst as usize, ev.t);
                 }
             }
-            Kind::ClientRetry => self.client_send(ev.req, ev.t),
+            Kind::ClientRetry => {
+                if let Some(st) = st
+                    && st.phase == Phase::Backoff
+                    && st.attempt == ev.id
+                {
+                    self.client_send(ev.req, ev.t);
+                }
+            }
             Kind::ClientTimeout => {
-                let st = self.state.get(ev.req);
-                if st.attempt == ev.attempt && !st.done {
-                    // Invalidate the abandoned attempt: its late answer will be ignored.
-                    self.state.get_mut(ev.req).attempt = u32::MAX;
-                    if let Some(rec) = &mut self.record {
-                        rec[ev.req as usize].last_attempt = u32::MAX;
-                    }
-                    self.client_failure(ev.req, ev.t, TIMEOUT, None);
+                if let Some(st) = st
+                    && st.attempt == ev.id
+                    && matches!(st.phase, Phase::InFlight | Phase::GatewayWait)
+                {
+                    // The attempt is abandoned: its answer, when it comes, is late.
+                    self.timed_out_attempts += 1;
+                    self.client_failure(ev.req, ev.t, TIMEOUT, None, Cause::Timeout);
                 }
             }
         }
     }
 
-    /// The client sends (or re-sends) request `req`.
+    /// Request `req` arrives at the client.
+    fn arrive(&mut self, req: u32, now: i64) {
+        self.state.arrive(req);
+        self.client_send(req, now);
+    }
+
+    /// The client sends (or re-sends) live request `req`.
     fn client_send(&mut self, req: u32, now: i64) {
         let instances = self.topo.gateway.instances as usize;
         let inst = if instances > 1 {
@@ -480,32 +544,22 @@ impl Sim<'_> {
         } else {
             0
         };
-        self.next_attempt = self.next_attempt.wrapping_add(1);
-        let attempt = self.next_attempt;
-        if let Some(rec) = &mut self.record {
-            rec[req as usize].last_attempt = attempt;
-        }
-        let st = self.state.get_mut(req);
-        st.attempt = attempt;
+        let Some(st) = self.state.get_mut(req) else {
+            return;
+        };
+        st.attempt += 1;
         st.gw_tries = 0;
         st.inst = inst as u16;
         st.attempt_start = now;
+        st.timeout_armed = false;
+        st.fallback = false;
         let r = self.reqs[req as usize];
         if let Err(ra) = self.gw.token_limit_admit(now, r.key, r.prompt as u64) {
-            self.failures_pending_token_limit(req, now, ra);
+            self.rejections.token_limit += 1;
+            self.client_failure(req, now, 429, Some(ra), Cause::TokenLimit);
             return;
         }
         self.route(req, inst, now);
-    }
-
-    fn failures_pending_token_limit(&mut self, req: u32, now: i64, ra: i64) {
-        let st = self.state.get(req);
-        if st.client_tries as u32 >= self.topo.client.max_retries {
-            self.failures.token_limit += 1;
-            self.finish_failed(req);
-        } else {
-            self.schedule_client_retry(req, now, Some(ra));
-        }
     }
 
     /// The gateway instance picks a backend and sends.
@@ -517,28 +571,45 @@ impl Sim<'_> {
             Choice::Reject {
                 status,
                 retry_after_us,
-            } => self.client_failure(req, now, status, retry_after_us),
+            } => {
+                if status == 429 {
+                    self.rejections.no_backend += 1;
+                } else {
+                    self.rejections.unavailable += 1;
+                }
+                self.client_failure(req, now, status, retry_after_us, Cause::Deployment)
+            }
         }
     }
 
     fn dispatch(&mut self, req: u32, inst: usize, b: usize, now: i64, fallback: bool) {
         let dep = self.topo.gateway.backends[b].deployment;
-        self.gw.on_dispatch(inst, b);
-        let st = self.state.get_mut(req);
-        st.backend = b as u16;
-        st.fallback = fallback;
-        st.sent = now;
-        let attempt = st.attempt;
-        let deadline = st.attempt_start + self.topo.client.timeout_us;
         let topo = self.topo;
         let d = &topo.deployments[dep];
-        let rtt = self.topo.regions[d.region].rtt_us;
-        // A timeout can only strike if the answer could come after the deadline.
+        let rtt = topo.regions[d.region].rtt_us;
         let r = self.reqs[req as usize];
-        if now + rtt + service_us(d.ttft_us, d.output_tokens_per_s, r.completion) > deadline {
+        let timeout_us = topo.client.timeout_us;
+        let Some(st) = self.state.get_mut(req) else {
+            return;
+        };
+        st.dispatch += 1;
+        st.phase = Phase::InFlight;
+        st.backend = b as u16;
+        st.fallback = fallback;
+        let (dispatch, attempt) = (st.dispatch, st.attempt);
+        let deadline = st.attempt_start + timeout_us;
+        // A timeout can only strike if an answer could come after the deadline; once armed it
+        // covers every later dispatch of the attempt.
+        let arm = !st.timeout_armed && now + rtt + service_us(d, &r).0 > deadline;
+        if arm {
+            st.timeout_armed = true;
+        }
+        let via = ((inst as u16) << 8) | b as u16;
+        if arm {
             self.push(Ev::new(deadline, Kind::ClientTimeout, req, attempt));
         }
-        self.at_backend(req, dep, now, attempt);
+        self.gw.on_dispatch(inst, b);
+        self.at_backend(req, dep, now, dispatch, via);
     }
 
     fn count(&mut self, dep: usize, now: i64, f: impl Fn(&mut Series)) {
@@ -555,7 +626,7 @@ impl Sim<'_> {
         }
     }
 
-    /// Admission at deployment `dep`; on success the completion is scheduled.
+    /// Admission at deployment `dep`: `Ok(estimate charged)` or the refusal (status, Retry-After).
     fn admit(&mut self, req: u32, dep: usize, now: i64) -> Result<f64, (u16, Option<i64>)> {
         let r = self.reqs[req as usize];
         let topo = self.topo;
@@ -563,17 +634,23 @@ impl Sim<'_> {
         self.stats[dep].attempts += 1;
         let i = self.idx(now);
         self.count(dep, now, |s| s.attempts[i] += 1);
+        let budget = budget(d, &r);
+        if exceeds_limits(d, &r, budget) {
+            self.stats[dep].rejected += 1;
+            return Err((400, None));
+        }
         let (admit, estimate) = match (&mut self.adm[dep], &d.admission) {
             (Adm::Bucket(b), Admission::Provisioned { output_weight, .. }) => {
-                let est = (r.prompt - r.cached.min(r.prompt)) as f64
-                    + output_weight * r.max_tokens as f64;
-                (b.admit(now, r.prompt as u64, est), est)
+                let est =
+                    (r.prompt - r.cached.min(r.prompt)) as f64 + output_weight * budget as f64;
+                (b.admit(now, est), est)
             }
             (Adm::Limits(l), _) => {
-                let est = r.prompt as f64 + r.max_tokens as f64;
+                let est = r.prompt as f64 + budget as f64;
                 (l.admit(now, est), est)
             }
-            _ => unreachable_admission(),
+            // `run` gives provisioned deployments a bucket and Standard ones limits.
+            (Adm::Bucket(_), Admission::Standard { .. }) => return Err((500, None)),
         };
         match admit {
             Admit::Ok => {
@@ -586,10 +663,6 @@ impl Sim<'_> {
                 let ra = d.retry_after_header.then_some(retry_after_us);
                 Err((429, ra))
             }
-            Admit::TooLong => {
-                self.stats[dep].rejected += 1;
-                Err((400, None))
-            }
         }
     }
 
@@ -599,12 +672,10 @@ impl Sim<'_> {
         })
     }
 
-    fn at_backend(&mut self, req: u32, dep: usize, now: i64, attempt: u32) {
+    fn at_backend(&mut self, req: u32, dep: usize, now: i64, dispatch: u32, via: u16) {
         let topo = self.topo;
         let d = &topo.deployments[dep];
-        let rtt = self.topo.regions[d.region].rtt_us;
-        let st = self.state.get(req);
-        let via = (st.inst << 8) | st.backend;
+        let rtt = topo.regions[d.region].rtt_us;
         let (served_by, result) = match self.admit(req, dep, now) {
             Ok(est) => (dep, Ok(est)),
             Err(err) => match d.spillover {
@@ -622,9 +693,9 @@ impl Sim<'_> {
             Ok(est) => {
                 let s = &topo.deployments[served_by];
                 let r = self.reqs[req as usize];
-                let end = now + service_us(s.ttft_us, s.output_tokens_per_s, r.completion);
+                let end = now + service_us(s, &r).0;
                 self.push(
-                    Ev::new(end, Kind::Done, req, attempt)
+                    Ev::new(end, Kind::Done, req, dispatch)
                         .at(served_by)
                         .with(0, est.to_bits() as i64)
                         .via(via),
@@ -632,9 +703,9 @@ impl Sim<'_> {
             }
             Err((status, ra)) => {
                 if rtt == 0 {
-                    self.response(req, dep, now, attempt, via, status, ra);
+                    self.response(req, dep, now, dispatch, via, status, ra);
                 } else {
-                    let ev = Ev::new(now + rtt, Kind::Response, req, attempt)
+                    let ev = Ev::new(now + rtt, Kind::Response, req, dispatch)
                         .at(dep)
                         .with(status, ra.unwrap_or(-1))
                         .via(via);
@@ -644,60 +715,75 @@ impl Sim<'_> {
         }
     }
 
-    fn done(&mut self, req: u32, dep: usize, now: i64, attempt: u32, via: u16, est: f64) {
+    /// A deployment finished the work of a dispatch: bill it, correct the charge, and send the
+    /// answer back.
+    fn done(&mut self, ev: Ev) {
+        let (req, dep, now) = (ev.req, ev.dep as usize, ev.t);
         let r = self.reqs[req as usize];
         let topo = self.topo;
         let d = &topo.deployments[dep];
+        let generated = service_us(d, &r).1;
+        if generated < r.completion {
+            self.truncated += 1;
+        }
         if let (Adm::Bucket(b), Admission::Provisioned { output_weight, .. }) =
             (&mut self.adm[dep], &d.admission)
         {
             let actual =
-                (r.prompt - r.cached.min(r.prompt)) as f64 + output_weight * r.completion as f64;
+                (r.prompt - r.cached.min(r.prompt)) as f64 + output_weight * generated as f64;
+            let est = f64::from_bits(ev.x as u64);
             b.correct(now, actual - est);
             self.meters[dep].add(now, actual - est);
         }
-        let rtt = self.topo.regions[d.region].rtt_us;
-        if rtt == 0 || self.success_inline {
-            // Nothing else can depend on this answer before it lands (see `success_inline`):
-            // settle it now, stamped with its arrival time at the gateway.
-            self.response(req, dep, now + rtt, attempt, via, 200, None);
+        // Work done is work billed, whether or not the client still waits for it.
+        self.serve(req, dep, now, generated);
+        let rtt = topo.regions[d.region].rtt_us;
+        let at_gateway = now + rtt;
+        // Settling the answer now is safe when nothing at the gateway depends on it (see
+        // `success_inline`) and the client's timeout cannot strike before it lands.
+        let in_time = self.state.get(req).is_none_or(|st| {
+            !st.timeout_armed || st.attempt_start + topo.client.timeout_us >= at_gateway
+        });
+        if rtt == 0 || (self.success_inline && in_time) {
+            self.response(req, dep, at_gateway, ev.id, ev.via, 200, None);
         } else {
-            let ev = Ev::new(now + rtt, Kind::Response, req, attempt)
+            let ev = Ev::new(at_gateway, Kind::Response, req, ev.id)
                 .at(dep)
                 .with(200, -1)
-                .via(via);
+                .via(ev.via);
             self.push_delayed(ev, rtt);
         }
     }
 
+    /// The answer to dispatch `dispatch` reaches the gateway.
     #[allow(clippy::too_many_arguments)]
     fn response(
         &mut self,
         req: u32,
         dep: usize,
         now: i64,
-        attempt: u32,
+        dispatch: u32,
         via: u16,
         status: u16,
         ra: Option<i64>,
     ) {
-        let st = self.state.get(req);
         let (inst, b) = ((via >> 8) as usize, (via & 0xff) as usize);
         let r = self.reqs[req as usize];
-        let live = st.attempt == attempt && !st.done;
+        let st = self
+            .state
+            .get(req)
+            .filter(|st| st.phase == Phase::InFlight && st.dispatch == dispatch);
         let outcome = if status == 200 {
-            let latency_us = if live {
-                now - st.sent
-            } else {
-                // The attempt's state is gone: its latency is its service time and round trip.
-                let d = &self.topo.deployments[dep];
-                service_us(d.ttft_us, d.output_tokens_per_s, r.completion)
-                    + self.topo.regions[d.region].rtt_us
+            let d = &self.topo.deployments[dep];
+            let (service, generated) = service_us(d, &r);
+            let latency_us = match st {
+                Some(st) => now - st.attempt_start,
+                None => service + self.topo.regions[d.region].rtt_us,
             };
             Outcome::Ok {
                 latency_us,
-                tokens: r.prompt as u64 + r.completion as u64,
-                completion: r.completion as u64,
+                tokens: r.prompt as u64 + generated as u64,
+                completion: generated as u64,
             }
         } else {
             Outcome::Failed {
@@ -705,35 +791,28 @@ impl Sim<'_> {
                 retry_after_us: ra,
             }
         };
-        if status == 200
-            && let Some(rec) = &mut self.record
-            && rec[req as usize].last_attempt == attempt
-        {
-            // Every success of the latest attempt, even one arriving after the request is
-            // done: the invariant "answered at most once" is checked on this count.
-            rec[req as usize].answers += 1;
-        }
-        if live || status == 200 {
-            self.gw.on_result(inst, now, b, outcome);
-        }
-        if status == 200 {
-            // Work done is work billed, whether or not the client still waits for it.
-            self.serve(req, dep, now);
-        }
-        if !live {
+        // Every dispatch gets exactly one answer, and the gateway sees every answer (its
+        // in-flight counts and health follow the backends, not the clients).
+        self.gw.on_result(inst, now, b, outcome);
+        let Some(st) = st else {
+            if status == 200 {
+                self.stats[dep].late += 1;
+            }
             return;
-        }
+        };
         if status == 200 {
             self.finish_ok(req, dep, now);
             return;
         }
         if st.fallback {
-            self.client_failure(req, now, status, ra);
+            self.client_failure(req, now, status, ra, Cause::Deployment);
             return;
         }
         let tries = st.gw_tries as u32 + 1;
-        self.state.get_mut(req).gw_tries = tries.min(u16::MAX as u32) as u16;
-        match self.gw.retry(inst, now, tries, outcome, &mut self.rng) {
+        if let Some(s) = self.state.get_mut(req) {
+            s.gw_tries = tries.min(u16::MAX as u32) as u16;
+        }
+        match self.gw.retry(inst, now, tries, b, outcome, &mut self.rng) {
             Retry::Now => {
                 self.gateway_retries += 1;
                 self.note_gateway_retry(req);
@@ -742,14 +821,17 @@ impl Sim<'_> {
             Retry::After(wait) => {
                 self.gateway_retries += 1;
                 self.note_gateway_retry(req);
-                self.push(Ev::new(now + wait, Kind::GatewayRetry, req, st.attempt));
+                if let Some(s) = self.state.get_mut(req) {
+                    s.phase = Phase::GatewayWait;
+                }
+                self.push(Ev::new(now + wait, Kind::GatewayRetry, req, dispatch));
             }
-            Retry::No => self.client_failure(req, now, status, ra),
+            Retry::No => self.client_failure(req, now, status, ra, Cause::Deployment),
         }
     }
 
-    /// Bills and counts the work of a served attempt.
-    fn serve(&mut self, req: u32, dep: usize, now: i64) {
+    /// Bills and counts the work of a served dispatch (`generated` completion tokens).
+    fn serve(&mut self, req: u32, dep: usize, now: i64, generated: u32) {
         let r = self.reqs[req as usize];
         let topo = self.topo;
         let d = &topo.deployments[dep];
@@ -757,14 +839,14 @@ impl Sim<'_> {
         s.successes += 1;
         s.prompt += r.prompt as u64;
         s.cached += r.cached.min(r.prompt) as u64;
-        s.completion += r.completion as u64;
+        s.completion += generated as u64;
         if !d.is_provisioned()
             && let Some(p) = &d.price
         {
             let cached = r.cached.min(r.prompt) as u64;
-            s.cost += p.cost(r.prompt as u64 - cached, cached, r.completion as u64);
+            s.cost += p.cost(r.prompt as u64 - cached, cached, generated as u64);
         }
-        let tokens = r.prompt as u64 + r.completion as u64;
+        let tokens = r.prompt as u64 + generated as u64;
         let i = self.idx(now);
         self.count(dep, now, |s| {
             s.successes[i] += 1;
@@ -774,10 +856,11 @@ impl Sim<'_> {
 
     fn finish_ok(&mut self, req: u32, dep: usize, now: i64) {
         let r = self.reqs[req as usize];
+        let generated = service_us(&self.topo.deployments[dep], &r).1;
         self.end_t = self.end_t.max(now);
-        self.state.finish(req);
+        self.state.end(req);
         self.succeeded += 1;
-        let tokens = r.prompt as u64 + r.completion as u64;
+        let tokens = r.prompt as u64 + generated as u64;
         self.served_tokens += tokens;
         if self.priority[dep].is_none_or(|p| p > self.p1) {
             self.outside_p1_requests += 1;
@@ -787,32 +870,41 @@ impl Sim<'_> {
         if let Some(rec) = &mut self.record {
             let o = &mut rec[req as usize];
             o.served_by = Some(dep);
+            o.answers += 1;
+            o.ends += 1;
             o.latency_us = now - r.t_us;
         }
         self.gw
-            .token_limit_settle(now, r.key, r.prompt as u64, r.completion as u64);
+            .token_limit_settle(now, r.key, r.prompt as u64, generated as u64);
     }
 
-    fn finish_failed(&mut self, req: u32) {
-        self.state.finish(req);
+    fn finish_failed(&mut self, req: u32, now: i64) {
+        self.end_t = self.end_t.max(now);
+        self.state.end(req);
         self.failed += 1;
+        if let Some(rec) = &mut self.record {
+            rec[req as usize].ends += 1;
+        }
     }
 
-    /// The client sees a failure: retry with backoff or give up.
-    fn client_failure(&mut self, req: u32, now: i64, status: u16, ra: Option<i64>) {
+    /// The client sees a failure of its current attempt: retry with backoff or give up.
+    fn client_failure(&mut self, req: u32, now: i64, status: u16, ra: Option<i64>, cause: Cause) {
+        let Some(st) = self.state.get(req) else {
+            return;
+        };
         let retryable = status == TIMEOUT || status == 429 || status >= 500;
-        let st = self.state.get(req);
-        if retryable && (st.client_tries as u32) < self.topo.client.max_retries {
+        if retryable && st.attempt <= self.topo.client.max_retries {
             self.schedule_client_retry(req, now, ra);
             return;
         }
-        match status {
-            429 => self.failures.throttled += 1,
-            400 => self.failures.too_long += 1,
-            TIMEOUT => self.failures.timeout += 1,
+        match (cause, status) {
+            (Cause::TokenLimit, _) => self.failures.token_limit += 1,
+            (Cause::Timeout, _) => self.failures.timeout += 1,
+            (_, 429) => self.failures.throttled += 1,
+            (_, 400) => self.failures.too_long += 1,
             _ => self.failures.unavailable += 1,
         }
-        self.finish_failed(req);
+        self.finish_failed(req, now);
     }
 
     fn note_gateway_retry(&mut self, req: u32) {
@@ -826,9 +918,12 @@ impl Sim<'_> {
             rec[req as usize].client_retries += 1;
         }
         let c = self.topo.client;
-        let st = self.state.get_mut(req);
-        let n = st.client_tries as i32;
-        st.client_tries += 1;
+        let Some(st) = self.state.get_mut(req) else {
+            return;
+        };
+        st.phase = Phase::Backoff;
+        let attempt = st.attempt;
+        let n = attempt as i32 - 1;
         let wait = match ra {
             Some(ra) if c.honour_retry_after && ra <= CLIENT_MAX_RETRY_AFTER_US => ra.max(0) as f64,
             _ => {
@@ -845,11 +940,11 @@ impl Sim<'_> {
             now + wait.round() as i64,
             Kind::ClientRetry,
             req,
-            0,
+            attempt,
         ));
     }
 
-    fn report(mut self, start: i64) -> SimReport {
+    fn report(mut self, start: i64, events: u64, reservation: Reservation) -> SimReport {
         let end = self.last_t.max(self.end_t).max(start);
         let end_s = (end + 999_999)
             .div_euclid(1_000_000)
@@ -860,26 +955,47 @@ impl Sim<'_> {
         let hours = (end - start).max(0) as f64 / 3.6e9;
         let topo = self.topo;
         let mut deployments = Vec::with_capacity(topo.deployments.len());
-        let mut cost = 0.0;
-        let mut incomplete = false;
+        let mut cost = CostSummary {
+            reservation,
+            hours,
+            ..CostSummary::default()
+        };
         for (i, d) in topo.deployments.iter().enumerate() {
             let s = &self.stats[i];
             let samples: &[f32] = &self.meters[i].values;
             let (mean, p95, max) = util_stats(samples);
-            let (dep_cost, reserved) = if d.is_provisioned() {
-                let reserved = d
-                    .ptu_yearly
-                    .map(|y| y * d.capacity as f64 * hours / HOURS_PER_YEAR);
-                (
-                    d.ptu_hourly.map(|h| h * d.capacity as f64 * hours),
-                    reserved,
-                )
-            } else {
-                (d.price.as_ref().map(|_| s.cost), None)
+            let ptu = |rate: Option<f64>| rate.map(|r| r * d.capacity as f64 * hours);
+            let (hourly, monthly, yearly) = match &d.ptu_price {
+                Some(p) if d.is_provisioned() => (
+                    ptu(Some(Reservation::Hourly.per_ptu_hour(p))),
+                    ptu(Some(Reservation::Monthly.per_ptu_hour(p))),
+                    ptu(Some(Reservation::Yearly.per_ptu_hour(p))),
+                ),
+                _ => (None, None, None),
             };
-            match dep_cost {
-                Some(c) => cost += c,
-                None => incomplete = true,
+            let dep_cost = if d.is_provisioned() {
+                match reservation {
+                    Reservation::Hourly => hourly,
+                    Reservation::Monthly => monthly,
+                    Reservation::Yearly => yearly,
+                }
+            } else {
+                d.price.as_ref().map(|_| s.cost)
+            };
+            if d.is_provisioned() {
+                match (hourly, monthly, yearly) {
+                    (Some(h), Some(m), Some(y)) => {
+                        cost.ptu_hourly_usd += h;
+                        cost.ptu_monthly_reservation_usd += m;
+                        cost.ptu_yearly_reservation_usd += y;
+                    }
+                    _ => cost.incomplete = true,
+                }
+            } else {
+                match dep_cost {
+                    Some(c) => cost.payg_usd += c,
+                    None => cost.incomplete = true,
+                }
             }
             if let Some(tl) = &mut self.timeline {
                 tl.deployments[i].utilisation = samples.to_vec();
@@ -889,10 +1005,12 @@ impl Sim<'_> {
                 region: topo.regions[d.region].name.clone(),
                 model: d.model.name.clone(),
                 sku: d.sku.to_string(),
+                provisioned: d.is_provisioned(),
                 capacity: d.capacity,
                 priority: self.priority[i],
                 attempts: s.attempts,
                 successes: s.successes,
+                late: s.late,
                 throttled: s.throttled,
                 rejected: s.rejected,
                 spilled_in: s.spilled_in,
@@ -904,9 +1022,22 @@ impl Sim<'_> {
                 utilisation_p95: p95,
                 utilisation_max: max,
                 cost_usd: dep_cost,
-                cost_1y_reservation_usd: reserved,
+                cost_hourly_usd: hourly,
+                cost_monthly_reservation_usd: monthly,
+                cost_yearly_reservation_usd: yearly,
             });
         }
+        cost.span_usd = cost.payg_usd
+            + match reservation {
+                Reservation::Hourly => cost.ptu_hourly_usd,
+                Reservation::Monthly => cost.ptu_monthly_reservation_usd,
+                Reservation::Yearly => cost.ptu_yearly_reservation_usd,
+            };
+        cost.month_usd = if hours > 0.0 {
+            cost.span_usd * crate::catalog::HOURS_PER_MONTH / hours
+        } else {
+            0.0
+        };
         if let Some(tl) = &mut self.timeline {
             tl.seconds = (end_s - tl.start_s).max(0) as usize;
             for s in &mut tl.deployments {
@@ -931,19 +1062,23 @@ impl Sim<'_> {
             succeeded: self.succeeded,
             failed: self.failed,
             failures: self.failures,
+            gateway_rejections: self.rejections,
             retries: self.client_retries + self.gateway_retries,
             client_retries: self.client_retries,
             gateway_retries: self.gateway_retries,
+            timed_out_attempts: self.timed_out_attempts,
+            truncated: self.truncated,
             throttled: self.stats.iter().map(|s| s.throttled).sum(),
             spillover_share: Spillover {
                 requests: ratio(self.outside_p1_requests, self.succeeded),
                 tokens: ratio(self.outside_p1_tokens, self.served_tokens),
             },
             latency_ms: latency,
-            cost_usd: cost,
-            cost_incomplete: incomplete,
+            cost_usd: cost.span_usd,
+            cost,
             start_us: start,
             end_us: end,
+            events,
             deployments,
             timeline: self.timeline,
             requests: self.record,
@@ -951,15 +1086,39 @@ impl Sim<'_> {
     }
 }
 
-fn unreachable_admission() -> ! {
-    // Provisioned deployments always get a bucket and Standard ones limits (see `run`).
-    panic!("admission state does not match the deployment kind")
+/// The completion budget deployment `d` charges `r` at admission.
+#[inline]
+fn budget(d: &Deployment, r: &SimRequest) -> u32 {
+    match r.budget {
+        Budget::Own | Budget::Estimated => r.max_tokens,
+        Budget::ModelDefault => d.default_max_tokens.unwrap_or(r.completion),
+    }
 }
 
-/// Time to first token plus decoding time.
-fn service_us(ttft_us: f64, tps: f64, completion: u32) -> i64 {
+/// Whether the service answers 400 before admission: the prompt is above the input limit, or
+/// the request's own `max_tokens` is above the output limit or does not fit the window.
+#[inline]
+fn exceeds_limits(d: &Deployment, r: &SimRequest, budget: u32) -> bool {
+    let prompt = r.prompt as u64;
+    prompt > d.max_prompt_tokens
+        || (r.budget == Budget::Own
+            && (budget as u64 > d.max_output_tokens || prompt + budget as u64 > d.context_window))
+}
+
+/// Service time at deployment `d` (time to first token plus decoding) and the completion tokens
+/// generated: the trace's completion, cut at the model's output limit and at the request's own
+/// `max_tokens`.
+#[inline]
+pub(super) fn service_us(d: &Deployment, r: &SimRequest) -> (i64, u32) {
+    let mut generated = r
+        .completion
+        .min(d.max_output_tokens.min(u32::MAX as u64) as u32);
+    if r.budget == Budget::Own {
+        generated = generated.min(r.max_tokens);
+    }
     // Truncated to the microsecond (a cast, cheaper than rounding on the hot path).
-    (ttft_us + completion as f64 / tps * 1e6) as i64
+    let t = (d.ttft_us + generated as f64 / d.output_tokens_per_s * 1e6) as i64;
+    (t, generated)
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -972,22 +1131,8 @@ fn util_stats(v: &[f32]) -> (f64, f64, f64) {
         return (0.0, 0.0, 0.0);
     }
     let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
-    let mut s: Vec<f32> = v.to_vec();
-    let p95 = percentile_f32(&mut s, 0.95);
+    let mut s: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+    let p95 = crate::stats::percentile(&mut s, 0.95);
     let max = v.iter().copied().fold(0.0f32, f32::max) as f64;
     (mean, p95, max)
-}
-
-/// Linear-interpolated percentile (numpy's default) of `v`, reordering it.
-fn percentile_f32(v: &mut [f32], p: f64) -> f64 {
-    let pos = p * (v.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let frac = pos - lo as f64;
-    let (_, a, rest) = v.select_nth_unstable_by(lo, f32::total_cmp);
-    let a = *a as f64;
-    if frac == 0.0 || rest.is_empty() {
-        return a;
-    }
-    let b = rest.iter().copied().fold(f32::INFINITY, f32::min) as f64;
-    a + (b - a) * frac
 }

@@ -16,15 +16,23 @@
 //!   does not re-send; the policy's `<retry>` around it does, at once, up to `retries`
 //!   (default backends − 1). Circuit breaker: `failures` 429s within `interval_s` trip a backend
 //!   for `trip_s`, or for the Retry-After when `accept_retry_after`. All tripped: 503.
-//! * `least-busy`, `usage-based`, `latency-based` — LiteLLM Router: backends cooling down are
-//!   skipped; `order` (priority) tiers are honoured; least-busy picks the fewest in-flight,
-//!   usage-based the lowest current-minute TPM among those under their `tpm`/`rpm` (fixed UTC
-//!   minute buckets, RPM counted before the call, TPM after success), latency-based the lowest
-//!   mean latency per completion token over the last 10 samples. A 429 in a group with other
-//!   backends, or a non-retryable status, starts a cooldown of the Retry-After (or `cooldown_s`,
-//!   5 s). Retries (`num_retries`, 2) re-select at once when another backend is available,
-//!   else after Retry-After (≤ 60 s) or min(0.5 s × 2ⁿ, 8 s), plus U(0, 0.75 s). All cooling
-//!   down: 429 "No deployments available" with the time to the first recovery.
+//! * `simple-shuffle`, `least-busy`, `usage-based`, `latency-based` — LiteLLM Router (checked
+//!   against litellm 1.110.2's `Router` with mock Azure deployments; files named are in the
+//!   `litellm` package): backends cooling down are skipped; `order` (priority) tiers are
+//!   honoured. simple-shuffle (LiteLLM's default) picks at random weighted by `weight` when the
+//!   first deployment has one, else by `rpm`, else by `tpm`, else uniformly; least-busy the
+//!   fewest in flight, ties to the first in the list; usage-based the lowest current-minute TPM
+//!   among those under their `tpm`/`rpm` (fixed UTC minute buckets, RPM counted before the
+//!   call, TPM after success); latency-based the lowest mean latency per completion token over
+//!   a sliding window of the last 10 samples. Retry-After is read in whole seconds, rounded up
+//!   (`retry-after-ms` is ignored). Cooldowns (`router_utils/cooldown_handlers.py`): a 429 in a
+//!   group of several deployments (a lone deployment never cools down on 429), and 401, 404,
+//!   408 and 5xx, start a cooldown of the Retry-After (or `cooldown_s`, 5 s); other 4xx do not.
+//!   Retries (`num_retries`, 2): at once when another deployment of the group is healthy; when
+//!   every other deployment of a group of several is cooling down, the upstream 429 is
+//!   returned at once; a lone deployment sleeps Retry-After (≤ 60 s) or min(0.5 s × 2ⁿ, 8 s),
+//!   plus U(0, 0.75 s), then retries. All cooling down: 429 "No deployments available" with
+//!   the time to the first recovery.
 //!
 //! Ties are broken with the simulation's seeded generator, so a run is reproducible.
 
@@ -96,6 +104,12 @@ struct Instance {
     usage_tpm: Vec<u64>,
     usage_rpm: Vec<u64>,
     latency: Vec<VecDeque<f64>>,
+}
+
+/// A Retry-After as LiteLLM reads it: the `retry-after` header's whole seconds (Azure rounds
+/// up), never `retry-after-ms`.
+fn whole_seconds(ra_us: i64) -> i64 {
+    (ra_us.max(0) + 999_999) / 1_000_000 * 1_000_000
 }
 
 /// Token-limit counters (per key, per fixed UTC minute).
@@ -236,7 +250,10 @@ impl GatewayState {
                     Choice::Backend(*group.last().unwrap_or(&0))
                 }
             }
-            Policy::LeastBusy | Policy::UsageBased | Policy::LatencyBased => {
+            Policy::SimpleShuffle
+            | Policy::LeastBusy
+            | Policy::UsageBased
+            | Policy::LatencyBased => {
                 let minute = now.div_euclid(MINUTE_US);
                 for i in 0..n {
                     if it.usage_minute[i] != minute {
@@ -274,6 +291,9 @@ impl GatewayState {
                     .into_iter()
                     .filter(|&i| self.cfg.backends[i].priority == p)
                     .collect();
+                if policy == Policy::SimpleShuffle {
+                    return Choice::Backend(self.shuffle(&tier, rng));
+                }
                 let score = |i: usize| -> f64 {
                     match policy {
                         Policy::LeastBusy => it.in_flight[i] as f64,
@@ -290,9 +310,46 @@ impl GatewayState {
                 };
                 let best = tier.iter().map(|&i| score(i)).fold(f64::INFINITY, f64::min);
                 let ties: Vec<usize> = tier.into_iter().filter(|&i| score(i) == best).collect();
-                Choice::Backend(ties[rng.below(ties.len())])
+                if policy == Policy::LeastBusy {
+                    // `min()` over the in-flight map: the first deployment in the list wins a tie.
+                    Choice::Backend(ties[0])
+                } else {
+                    Choice::Backend(ties[rng.below(ties.len())])
+                }
             }
         }
+    }
+
+    /// LiteLLM simple-shuffle among `tier` (`router_strategy/simple_shuffle.py`): weighted by
+    /// `weight` when the first deployment sets one, else by `rpm`, else by `tpm` (a deployment
+    /// without the attribute weighs 0), else uniform.
+    fn shuffle(&self, tier: &[usize], rng: &mut Rng) -> usize {
+        let b = &self.cfg.backends;
+        let first = &b[tier[0]];
+        let weight = |i: usize| -> f64 {
+            let x = &b[i];
+            if first.weight_given {
+                if x.weight_given { x.weight } else { 0.0 }
+            } else if first.rpm.is_some() {
+                x.rpm.unwrap_or(0) as f64
+            } else if first.tpm.is_some() {
+                x.tpm.unwrap_or(0) as f64
+            } else {
+                1.0
+            }
+        };
+        let total: f64 = tier.iter().map(|&i| weight(i)).sum();
+        if total <= 0.0 {
+            return tier[rng.below(tier.len())];
+        }
+        let mut x = rng.next_f64() * total;
+        for &i in tier {
+            x -= weight(i);
+            if x < 0.0 {
+                return i;
+            }
+        }
+        tier[tier.len() - 1]
     }
 
     /// A request leaves instance `inst` for backend `b`.
@@ -319,7 +376,7 @@ impl GatewayState {
                 }
                 let l = &mut it.latency[b];
                 if l.len() == LATENCY_SAMPLES {
-                    l.pop_back();
+                    l.pop_front();
                 }
                 l.push_back(latency_us as f64 / completion.max(1) as f64);
             }
@@ -356,11 +413,14 @@ impl GatewayState {
                     }
                 }
                 _ => {
-                    // LiteLLM v2: cool down on 429 when the group has other deployments, and on
-                    // any non-retryable status (only 408, 409, 429 and >= 500 are retryable).
-                    let retryable = matches!(status, 408 | 409 | 429) || status >= 500;
-                    if (status == 429 && n > 1) || !retryable {
+                    // LiteLLM (`_is_cooldown_required`, `_should_cooldown_deployment`): 429 in a
+                    // group of several; 401, 404, 408 and 5xx always; other 4xx never.
+                    let cools = (status == 429 && n > 1)
+                        || matches!(status, 401 | 404 | 408)
+                        || status >= 500;
+                    if cools {
                         let d = retry_after_us
+                            .map(whole_seconds)
                             .filter(|&ra| ra > 0)
                             .unwrap_or(cfg.cooldown_us);
                         it.cooldown_until[b] = it.cooldown_until[b].max(now + d);
@@ -370,12 +430,14 @@ impl GatewayState {
         }
     }
 
-    /// Whether instance `inst` re-routes after its `tries`-th failed attempt.
+    /// Whether instance `inst` re-routes after its `tries`-th failed attempt, which backend
+    /// `b` answered.
     pub fn retry(
         &self,
         inst: usize,
         now: i64,
         tries: u32,
+        b: usize,
         failed: Outcome,
         rng: &mut Rng,
     ) -> Retry {
@@ -413,12 +475,17 @@ impl GatewayState {
                 if !retryable {
                     return Retry::No;
                 }
-                let others = (0..n).any(|i| it.cooldown_until[i] <= now);
+                // `_time_to_sleep_before_retry`: no sleep while another deployment is healthy.
+                let others = (0..n).any(|i| i != b && it.cooldown_until[i] <= now);
                 if others {
                     return Retry::Now;
                 }
+                if n > 1 {
+                    // Every other deployment cooling down: the upstream error, at once.
+                    return Retry::No;
+                }
                 let jitter = rng.next_f64() * LITELLM_JITTER_US;
-                let wait = match ra {
+                let wait = match ra.map(whole_seconds) {
                     Some(r) if r > 0 && r <= LITELLM_MAX_RETRY_AFTER_US => r as f64 + jitter,
                     _ => {
                         (LITELLM_RETRY_BASE_US * 2f64.powi(tries as i32 - 1))

@@ -12,9 +12,12 @@
 //!   by TPM and RPM windows; an admitted request takes time-to-first-token plus completion ÷
 //!   output tokens per second, plus the region's round trip.
 //!
-//! Invariants (checked by tests on every scenario): `arrived = succeeded + failed`; a request is
-//! answered successfully at most once; the same inputs and seed give byte-identical reports.
-//! Where the sources leave a choice, it is documented in the module that makes it.
+//! Invariants (checked by a property test over random topologies and workloads, and by every
+//! scenario test): the run ends within a number of events bounded by the topology's retry
+//! budgets; `arrived = succeeded + failed`; every request ends exactly once; every deployment
+//! served at most as many requests as it admitted; every latency is at least the service time;
+//! the same inputs and seed give byte-identical reports. Where the sources leave a choice, it is
+//! documented in the module that makes it.
 
 pub mod backend;
 mod engine;
@@ -25,8 +28,26 @@ pub mod workload;
 
 use serde::Serialize;
 
+use crate::catalog::Reservation;
+
 pub use engine::run;
 pub use topology::{Policy, Topology, TopologyError};
+
+/// Where the completion budget a deployment charges at admission comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Budget {
+    /// The request's own `max_tokens`: the service enforces it (over the model's output limit,
+    /// or not fitting the context window with the prompt: HTTP 400) and stops generating there.
+    Own,
+    /// An estimate by the `--max-tokens-estimate` rule (`actual`, `fixed:N`, `pNN`): charged
+    /// as given, never enforced.
+    #[default]
+    Estimated,
+    /// None sent: each deployment charges its model's default `max_tokens` (gpt-4o: 4,096), or
+    /// the actual completion where the catalog has no default for the model.
+    ModelDefault,
+}
 
 /// A request as the simulator replays it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,11 +57,11 @@ pub struct SimRequest {
     pub prompt: u32,
     pub completion: u32,
     pub cached: u32,
-    /// The completion budget the services charge at admission (the request's `max_tokens`,
-    /// or the `--max-tokens-estimate` rule).
+    /// The completion budget charged at admission when `budget` is `Own` or `Estimated`.
     pub max_tokens: u32,
     /// Token-limit counter key (index into the key values; 0 without a token limit).
     pub key: u32,
+    pub budget: Budget,
 }
 
 /// Most requests in one simulation (about 2 GB with the simulator's state).
@@ -75,6 +96,20 @@ pub struct SimOptions {
     pub timeline: bool,
     /// Keep each request's outcome (tests and debugging).
     pub record: bool,
+    /// The PTU price the headline cost uses (all three are reported).
+    pub reservation: Reservation,
+}
+
+impl SimOptions {
+    /// Seeded options with no timeline, no record, and PTUs on the 1-month reservation.
+    pub fn seeded(seed: u64) -> Self {
+        SimOptions {
+            seed,
+            timeline: false,
+            record: false,
+            reservation: Reservation::default(),
+        }
+    }
 }
 
 /// What happened to one request (with `SimOptions::record`).
@@ -82,13 +117,22 @@ pub struct SimOptions {
 pub struct RequestOutcome {
     /// Deployment that served it (None: failed).
     pub served_by: Option<usize>,
-    /// Successful answers received (the invariant says at most one).
+    /// Successful answers the client received (the invariant says at most one).
     pub answers: u32,
+    /// Times the request ended, answered or failed (the invariant says exactly one).
+    pub ends: u32,
     pub latency_us: i64,
     pub client_retries: u32,
     pub gateway_retries: u32,
-    /// Id of the latest attempt (internal).
-    pub last_attempt: u32,
+}
+
+/// A simulation that broke its own bound: a bug, reported instead of running on.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(
+        "internal error: the simulation exceeded its bound of {bound} events (a bug in spillway; please report it with the topology)"
+    )]
+    EventBound { bound: u64 },
 }
 
 /// The seed used when none is given.
@@ -163,19 +207,60 @@ pub struct Spillover {
     pub tokens: f64,
 }
 
-/// Why client-visible failures failed.
+/// Why client-visible failures failed (each failed request once, by its last answer).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Failures {
-    /// 429 after the client's retries.
+    /// 429 after the client's retries (from a deployment, or LiteLLM's "no deployments
+    /// available").
     pub throttled: u64,
     /// 503: no backend available (APIM pool with every backend tripped).
     pub unavailable: u64,
-    /// 400: prompt above the provisioned long-context limit, no spillover.
+    /// 400: prompt above the model's input limit (or the provisioned long-context limit), or
+    /// the request's own max_tokens above the output limit or the context window.
     pub too_long: u64,
     /// The client's timeout, after its retries.
     pub timeout: u64,
     /// Rejected by the gateway's token limit after the client's retries.
     pub token_limit: u64,
+}
+
+/// Answers the gateway gave by itself, without a deployment (each occurrence, retried or not).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct GatewayRejections {
+    /// 429 from the gateway's token limit (APIM `azure-openai-token-limit`).
+    pub token_limit: u64,
+    /// 429 "No deployments available": every LiteLLM deployment cooling down or over its limits.
+    pub no_backend: u64,
+    /// 503: every backend of an APIM pool tripped by its circuit breaker.
+    pub unavailable: u64,
+}
+
+impl GatewayRejections {
+    pub fn total(&self) -> u64 {
+        self.token_limit + self.no_backend + self.unavailable
+    }
+}
+
+/// What the simulated span costs, and its projection to a month.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct CostSummary {
+    /// The PTU price in the headline (`span_usd`, `month_usd`).
+    pub reservation: Reservation,
+    /// Hours from the first arrival to the last answer.
+    pub hours: f64,
+    /// PTUs at the chosen price plus pay-as-you-go tokens, over the span.
+    pub span_usd: f64,
+    /// `span_usd` scaled to a 730-hour month: a projection that assumes the span is
+    /// representative of the month.
+    pub month_usd: f64,
+    /// Pay-as-you-go tokens over the span (spilled tokens where they were served).
+    pub payg_usd: f64,
+    /// PTUs over the span at each price.
+    pub ptu_hourly_usd: f64,
+    pub ptu_monthly_reservation_usd: f64,
+    pub ptu_yearly_reservation_usd: f64,
+    /// True when some deployment has no price in the catalog (its cost is left out).
+    pub incomplete: bool,
 }
 
 /// Per-deployment results.
@@ -185,14 +270,18 @@ pub struct DeploymentReport {
     pub region: String,
     pub model: String,
     pub sku: String,
+    pub provisioned: bool,
     pub capacity: u32,
     /// Gateway priority (none for a deployment reached only by native spillover).
     pub priority: Option<u32>,
     pub attempts: u64,
+    /// Requests it served (work done and billed), `late` included.
     pub successes: u64,
+    /// Served after the client had given up on that attempt (timeout): billed, not delivered.
+    pub late: u64,
     /// 429s answered.
     pub throttled: u64,
-    /// 400s answered (long-context prompts on provisioned deployments).
+    /// 400s answered (prompt or max_tokens over the model's limits).
     pub rejected: u64,
     /// Requests that reached it by Azure's native spillover.
     pub spilled_in: u64,
@@ -207,10 +296,13 @@ pub struct DeploymentReport {
     pub utilisation_mean: f64,
     pub utilisation_p95: f64,
     pub utilisation_max: f64,
-    /// Cost over the simulated span: PTU hourly price × PTUs × hours, or tokens × PAYG prices.
+    /// Cost over the simulated span: PTUs at the chosen reservation price × hours, or tokens ×
+    /// pay-as-you-go prices.
     pub cost_usd: Option<f64>,
-    /// Provisioned: the same span at the 1-year reservation rate.
-    pub cost_1y_reservation_usd: Option<f64>,
+    /// Provisioned: the span at each PTU price.
+    pub cost_hourly_usd: Option<f64>,
+    pub cost_monthly_reservation_usd: Option<f64>,
+    pub cost_yearly_reservation_usd: Option<f64>,
 }
 
 /// Per-second series of one deployment.
@@ -238,19 +330,26 @@ pub struct SimReport {
     pub succeeded: u64,
     pub failed: u64,
     pub failures: Failures,
+    pub gateway_rejections: GatewayRejections,
     /// Client re-sends plus gateway re-routes.
     pub retries: u64,
     pub client_retries: u64,
     pub gateway_retries: u64,
+    /// Client attempts abandoned at the timeout (each attempt counted).
+    pub timed_out_attempts: u64,
+    /// Completions cut at the model's output limit or the request's own max_tokens.
+    pub truncated: u64,
     /// 429s answered by deployments (each attempt counted).
     pub throttled: u64,
     pub spillover_share: Spillover,
     pub latency_ms: Latency,
+    /// The headline cost over the span (`cost.span_usd`).
     pub cost_usd: f64,
-    /// True when some deployment has no price in the catalog (its cost is left out).
-    pub cost_incomplete: bool,
+    pub cost: CostSummary,
     pub start_us: i64,
     pub end_us: i64,
+    /// Events the engine handled.
+    pub events: u64,
     pub deployments: Vec<DeploymentReport>,
     #[serde(skip)]
     pub timeline: Option<Timeline>,

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::catalog::{Catalog, Model, PriceQuote, PtuType, Sku};
+use crate::catalog::{Catalog, Model, PriceQuote, PtuParams, PtuPrice, PtuType, Sku};
+use crate::output::clip;
 
 /// Errors in topology files.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +63,7 @@ struct RawDeployment {
     region: String,
     model: String,
     sku: String,
-    capacity: u32,
+    capacity: RawCapacity,
     #[serde(default)]
     spillover: Option<String>,
     #[serde(default)]
@@ -81,6 +82,45 @@ struct RawDeployment {
     /// Whether 429s carry Retry-After / retry-after-ms (Azure's do).
     #[serde(default)]
     retry_after_header: Option<bool>,
+}
+
+/// `capacity = 250` or `capacity = "auto"` (sized by `spillway plan`).
+#[derive(Debug)]
+enum RawCapacity {
+    Units(u32),
+    Word(String),
+}
+
+impl<'de> Deserialize<'de> for RawCapacity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = RawCapacity;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number of PTUs (or of 1,000 TPM), or \"auto\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawCapacity, E> {
+                u32::try_from(v).map(RawCapacity::Units).map_err(|_| {
+                    E::custom(format!(
+                        "{v}: expected a whole number from 1 to {} (PTUs, or units of 1,000 TPM)",
+                        u32::MAX
+                    ))
+                })
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawCapacity, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<RawCapacity, E> {
+                Err(E::custom(format!(
+                    "{v}: expected a whole number (PTUs, or units of 1,000 TPM)"
+                )))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawCapacity, E> {
+                Ok(RawCapacity::Word(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,9 +223,9 @@ pub enum Admission {
         drain_per_us: f64,
         /// Bucket size in tokens: 100% utilisation.
         bucket_tokens: f64,
+        /// Seconds of throughput the bucket holds (burst tolerance).
+        bucket_s: f64,
         output_weight: f64,
-        /// Prompts above this are rejected with HTTP 400.
-        max_prompt_tokens: Option<u64>,
         deployment_type: PtuType,
     },
     /// TPM and RPM limits over short windows (Standard SKUs).
@@ -210,12 +250,18 @@ pub struct Deployment {
     pub output_tokens_per_s: f64,
     pub admission: Admission,
     pub retry_after_header: bool,
+    /// Largest prompt the deployment accepts (the model's input limit; on provisioned SKUs also
+    /// the long-context limit); above it: HTTP 400.
+    pub max_prompt_tokens: u64,
+    pub max_output_tokens: u64,
+    pub context_window: u64,
+    /// What the service charges at admission when a request sets no max_tokens (the model's
+    /// documented default), if the catalog has it.
+    pub default_max_tokens: Option<u32>,
     /// Pay-as-you-go price (Standard SKUs; and what spilled tokens cost).
     pub price: Option<PriceQuote>,
-    /// USD per PTU per hour (provisioned SKUs).
-    pub ptu_hourly: Option<f64>,
-    /// USD per PTU per year on a 1-year reservation (provisioned SKUs).
-    pub ptu_yearly: Option<f64>,
+    /// PTU prices (provisioned SKUs).
+    pub ptu_price: Option<PtuPrice>,
 }
 
 impl Deployment {
@@ -234,6 +280,8 @@ pub enum Policy {
     RoundRobin,
     /// APIM backend pool, weighted within the best available priority group.
     Weighted,
+    /// LiteLLM simple-shuffle (the Router's default).
+    SimpleShuffle,
     /// LiteLLM least-busy.
     LeastBusy,
     /// LiteLLM usage-based-routing-v2.
@@ -244,13 +292,14 @@ pub enum Policy {
 
 impl Policy {
     pub const NAMES: &'static str =
-        "priority, round-robin, weighted, least-busy, usage-based, latency-based";
+        "priority, round-robin, weighted, simple-shuffle, least-busy, usage-based, latency-based";
 
     fn parse(s: &str) -> Option<Policy> {
         Some(match s {
             "priority" => Policy::Priority,
             "round-robin" => Policy::RoundRobin,
             "weighted" => Policy::Weighted,
+            "simple-shuffle" => Policy::SimpleShuffle,
             "least-busy" => Policy::LeastBusy,
             "usage-based" => Policy::UsageBased,
             "latency-based" => Policy::LatencyBased,
@@ -263,6 +312,7 @@ impl Policy {
             Policy::Priority => "priority",
             Policy::RoundRobin => "round-robin",
             Policy::Weighted => "weighted",
+            Policy::SimpleShuffle => "simple-shuffle",
             Policy::LeastBusy => "least-busy",
             Policy::UsageBased => "usage-based",
             Policy::LatencyBased => "latency-based",
@@ -276,7 +326,7 @@ impl Policy {
     pub fn is_litellm(self) -> bool {
         matches!(
             self,
-            Policy::LeastBusy | Policy::UsageBased | Policy::LatencyBased
+            Policy::SimpleShuffle | Policy::LeastBusy | Policy::UsageBased | Policy::LatencyBased
         )
     }
 }
@@ -286,7 +336,10 @@ impl Policy {
 pub struct Backend {
     pub deployment: usize,
     pub priority: u32,
+    /// Selection weight (1 when not given).
     pub weight: f64,
+    /// Whether `weight` was given (LiteLLM simple-shuffle weighs by it only then).
+    pub weight_given: bool,
     pub tpm: Option<u64>,
     pub rpm: Option<u64>,
 }
@@ -343,6 +396,110 @@ pub struct Topology {
     pub deployments: Vec<Deployment>,
     pub gateway: Gateway,
     pub client: Client,
+    /// Deployments written `capacity = "auto"` (for `spillway plan` to size).
+    pub auto: Vec<usize>,
+}
+
+impl Admission {
+    /// The admission of a provisioned deployment of `capacity` PTUs whose bucket holds
+    /// `bucket_s` seconds of throughput.
+    pub fn provisioned(p: &PtuParams, t: PtuType, capacity: u32, bucket_s: f64) -> Admission {
+        let per_minute = capacity as f64 * p.input_tpm_per_ptu;
+        Admission::Provisioned {
+            ptu: capacity,
+            drain_per_us: per_minute / 60e6,
+            bucket_tokens: per_minute / 60.0 * bucket_s,
+            bucket_s,
+            output_weight: p.output_weight,
+            deployment_type: t,
+        }
+    }
+}
+
+/// Parses the TOML into the raw tables; syntax and type errors name the line, the column, the
+/// table and the field.
+fn parse_raw(text: &str, file: &str) -> Result<RawTopology, TopologyError> {
+    let at = |span: Option<std::ops::Range<usize>>, message: String| {
+        let start = span.map(|s| s.start).unwrap_or(0).min(text.len());
+        let (line, column) = crate::catalog::line_col(text, start);
+        TopologyError::Parse {
+            file: file.to_string(),
+            line,
+            column,
+            message: clip(&message, 300),
+        }
+    };
+    let de =
+        toml::Deserializer::parse(text).map_err(|e| at(e.span(), e.message().trim().into()))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let place = describe_path(e.path(), text);
+        let inner = e.into_inner();
+        let message = inner.message().trim().to_string();
+        at(
+            inner.span(),
+            if place.is_empty() {
+                message
+            } else {
+                format!("{place}: {message}")
+            },
+        )
+    })
+}
+
+/// `deployment[0].capacity` → "[[deployment]] 1 (ptu-sweden): field `capacity`", in the words
+/// of the other topology errors.
+fn describe_path(path: &serde_path_to_error::Path, text: &str) -> String {
+    use serde_path_to_error::Segment;
+    let segs: Vec<&Segment> = path.iter().collect();
+    let key = |s: &Segment| match s {
+        Segment::Map { key } => Some(key.clone()),
+        _ => None,
+    };
+    let mut table = String::new();
+    let mut rest = &segs[..];
+    if let [first, tail @ ..] = rest
+        && let Some(k) = key(first)
+    {
+        match (k.as_str(), tail) {
+            ("deployment" | "region", [Segment::Seq { index }, more @ ..]) => {
+                // The row's name, from a lenient read of the same text, when it has one.
+                let name = toml::from_str::<toml::Table>(text).ok().and_then(|t| {
+                    t.get(&k)?
+                        .as_array()?
+                        .get(*index)?
+                        .get("name")?
+                        .as_str()
+                        .map(|n| format!(" ({})", clip(n, 60)))
+                });
+                table = format!("[[{k}]] {}{}", index + 1, name.unwrap_or_default());
+                rest = more;
+            }
+            ("gateway" | "client", more) => {
+                table = format!("[{k}]");
+                rest = more;
+            }
+            _ => {}
+        }
+    }
+    let mut field = String::new();
+    for s in rest {
+        match s {
+            Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+            Segment::Map { key } => {
+                if !field.is_empty() {
+                    field.push('.');
+                }
+                field.push_str(&clip(key, 40));
+            }
+            _ => {}
+        }
+    }
+    match (table.is_empty(), field.is_empty()) {
+        (true, true) => String::new(),
+        (false, true) => table,
+        (true, false) => format!("field `{field}`"),
+        (false, false) => format!("{table}: field `{field}`"),
+    }
 }
 
 /// Defaults, by source (the gateways' own code and docs; Azure OpenAI's quota and throttling docs).
@@ -362,8 +519,9 @@ pub mod defaults {
     /// openai-python: initial retry delay 0.5 s, max 8 s.
     pub const CLIENT_BASE_S: f64 = 0.5;
     pub const CLIENT_MAX_S: f64 = 8.0;
-    /// openai-aca-lb HTTP_TIMEOUT_SECONDS / APIM default: 100 s.
-    pub const CLIENT_TIMEOUT_S: f64 = 100.0;
+    /// openai-python / openai-node default request timeout: 600 s (APIM's forward-request
+    /// default is 300 s, openai-aca-lb's 100 s: set `timeout_s` to the tightest in the chain).
+    pub const CLIENT_TIMEOUT_S: f64 = 600.0;
     /// Provisioned utilisation is measured per minute: the bucket holds one minute of throughput.
     pub const BUCKET_S: f64 = 60.0;
     /// Standard RPM: "evaluated over a small period of time, typically 1 or 10 seconds";
@@ -371,6 +529,40 @@ pub mod defaults {
     pub const RPM_WINDOW_S: f64 = 10.0;
     /// Standard TPM: "a running counter reset each minute".
     pub const TPM_WINDOW_S: f64 = 60.0;
+}
+
+/// Upper bounds on topology values: each keeps a simulation's time and memory bounded, and
+/// each is far beyond anything Azure or the gateways allow.
+pub mod limits {
+    /// Round trip between the gateway and a region, ms.
+    pub const RTT_MS: f64 = 60_000.0;
+    /// Time to first token, ms.
+    pub const TTFT_MS: f64 = 600_000.0;
+    /// Decode rate, tokens per second (bounds below keep service times finite).
+    pub const MIN_OUTPUT_TOKENS_PER_S: f64 = 0.1;
+    pub const MAX_OUTPUT_TOKENS_PER_S: f64 = 1e6;
+    /// Azure's largest provisioned deployment (quotas-limits: 100,000 PTU).
+    pub const MAX_PTU: u32 = 100_000;
+    /// Standard capacity, units of 1,000 TPM (1 B TPM).
+    pub const MAX_STANDARD_UNITS: u32 = 1_000_000;
+    /// Utilisation bucket and Standard windows, s.
+    pub const WINDOW_S: f64 = 3_600.0;
+    /// Gateway instances (one throttle state each) and backends.
+    pub const INSTANCES: u32 = 255;
+    pub const BACKENDS: usize = 255;
+    /// Gateway benches, cooldowns, cache lifetimes, breaker intervals and trips, s (a week).
+    pub const GATEWAY_S: f64 = 7.0 * 86_400.0;
+    /// Client timeout and backoff cap, s.
+    pub const CLIENT_S: f64 = 3_600.0;
+}
+
+/// A number as a person reads it in a message: plain, or in exponent form when huge or tiny.
+fn number(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-6..1e9).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
 }
 
 fn us(s: f64) -> i64 {
@@ -388,18 +580,22 @@ impl Topology {
         Topology::parse(&text, &file, catalog)
     }
 
-    /// Parses and validates topology text; `file` labels errors.
+    /// Parses and validates topology text for `simulate`: every capacity must be a number.
+    /// `file` labels errors.
     pub fn parse(text: &str, file: &str, catalog: &Catalog) -> Result<Topology, TopologyError> {
-        let raw: RawTopology = toml::from_str(text).map_err(|e| {
-            let start = e.span().map(|s| s.start).unwrap_or(0).min(text.len());
-            let (line, column) = crate::catalog::line_col(text, start);
-            TopologyError::Parse {
-                file: file.to_string(),
-                line,
-                column,
-                message: e.message().trim().to_string(),
-            }
-        })?;
+        Topology::parse_sized(text, file, catalog, false)
+    }
+
+    /// Parses and validates topology text. With `allow_auto`, deployments written
+    /// `capacity = "auto"` (provisioned only) are marked in [`Topology::auto`] and given the
+    /// SKU's minimum size for now; without it they are an error pointing at `spillway plan`.
+    pub fn parse_sized(
+        text: &str,
+        file: &str,
+        catalog: &Catalog,
+        allow_auto: bool,
+    ) -> Result<Topology, TopologyError> {
+        let raw = parse_raw(text, file)?;
         let invalid =
             |table: String, field: &'static str, message: String| TopologyError::Invalid {
                 file: file.to_string(),
@@ -419,10 +615,24 @@ impl Topology {
                 Ok(n)
             }
         };
+        // A number of seconds (or ms) in [0, max], or in (0, max] when `positive`.
+        let in_range = |v: f64, table: &str, field: &'static str, max: f64, positive: bool| {
+            let ok = v.is_finite() && v <= max && if positive { v > 0.0 } else { v >= 0.0 };
+            if ok {
+                Ok(v)
+            } else {
+                let lower = if positive { "above 0" } else { "at least 0" };
+                Err(invalid(
+                    table.into(),
+                    field,
+                    format!("{}: must be {lower} and at most {max}", number(v)),
+                ))
+            }
+        };
 
         let mut regions = Vec::new();
         for (i, r) in raw.region.iter().enumerate() {
-            let table = format!("[[region]] {} ({})", i + 1, r.name);
+            let table = format!("[[region]] {} ({})", i + 1, clip(&r.name, 60));
             if r.name.trim().is_empty() {
                 return Err(invalid(table, "name", "must not be empty".into()));
             }
@@ -430,15 +640,13 @@ impl Topology {
                 return Err(invalid(
                     table,
                     "name",
-                    format!("region '{}' is defined twice", r.name),
+                    format!("region '{}' is defined twice", clip(&r.name, 60)),
                 ));
             }
-            if !(r.rtt_ms.is_finite() && r.rtt_ms >= 0.0) {
-                return Err(invalid(table, "rtt_ms", "must be zero or positive".into()));
-            }
+            let rtt_ms = in_range(r.rtt_ms, &table, "rtt_ms", limits::RTT_MS, false)?;
             regions.push(Region {
                 name: r.name.clone(),
-                rtt_us: us(r.rtt_ms / 1e3),
+                rtt_us: us(rtt_ms / 1e3),
             });
         }
         if raw.deployment.is_empty() {
@@ -449,14 +657,33 @@ impl Topology {
             ));
         }
         let names: Vec<&str> = raw.deployment.iter().map(|d| d.name.as_str()).collect();
+        let list = |names: &[&str]| {
+            clip(
+                &names
+                    .iter()
+                    .map(|n| clip(n, 40))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                200,
+            )
+        };
         let mut deployments = Vec::new();
+        let mut auto = Vec::new();
         for (i, d) in raw.deployment.iter().enumerate() {
-            let table = format!("[[deployment]] {} ({})", i + 1, d.name);
+            let table = format!("[[deployment]] {} ({})", i + 1, clip(&d.name, 60));
+            if d.name.trim().is_empty() {
+                return Err(invalid(
+                    format!("[[deployment]] {}", i + 1),
+                    "name",
+                    "must not be empty: the gateway's backends and spillover name deployments"
+                        .into(),
+                ));
+            }
             if names[..i].contains(&d.name.as_str()) {
                 return Err(invalid(
                     table,
                     "name",
-                    format!("deployment '{}' is defined twice", d.name),
+                    format!("deployment '{}' is defined twice", clip(&d.name, 60)),
                 ));
             }
             let region = regions
@@ -468,21 +695,17 @@ impl Topology {
                         "region",
                         format!(
                             "unknown region '{}' (defined: {})",
-                            d.region,
-                            regions
-                                .iter()
-                                .map(|r| r.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            clip(&d.region, 60),
+                            list(&regions.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
                         ),
                     )
                 })?;
             let model = catalog
                 .resolve(&d.model)
-                .map_err(|e| invalid(table.clone(), "model", e.to_string()))?
+                .map_err(|e| invalid(table.clone(), "model", clip(&e.to_string(), 200)))?
                 .clone();
             let sku: Sku = d.sku.parse().map_err(|e: crate::catalog::UnknownSku| {
-                invalid(table.clone(), "sku", e.to_string())
+                invalid(table.clone(), "sku", clip(&e.to_string(), 300))
             })?;
             if matches!(sku, Sku::GlobalBatch | Sku::DataZoneBatch) {
                 return Err(invalid(
@@ -491,75 +714,91 @@ impl Topology {
                     "batch deployments are asynchronous and take no online traffic".into(),
                 ));
             }
-            if d.capacity == 0 {
-                return Err(invalid(table, "capacity", "must be positive".into()));
-            }
-            let positive =
-                |v: Option<f64>, field: &'static str| -> Result<Option<f64>, TopologyError> {
-                    match v {
-                        Some(x) if !(x.is_finite() && x > 0.0) => {
-                            Err(invalid(table.clone(), field, "must be positive".into()))
-                        }
-                        _ => Ok(v),
-                    }
-                };
-            let ttft_ms = match d.ttft_ms {
-                Some(x) if !(x.is_finite() && x >= 0.0) => {
-                    return Err(invalid(table, "ttft_ms", "must be zero or positive".into()));
-                }
-                Some(x) => x,
-                None => model.service.ttft_ms,
+            let ptu = match sku.ptu_type() {
+                Some(_) => Some(model.ptu.ok_or_else(|| {
+                    invalid(
+                        table.clone(),
+                        "sku",
+                        format!(
+                            "the catalog has no provisioned-throughput figures for {}",
+                            model.name
+                        ),
+                    )
+                })?),
+                None => None,
             };
-            let tps = positive(d.output_tokens_per_s, "output_tokens_per_s")?
-                .unwrap_or(model.service.output_tokens_per_s);
-            let admission = match sku.ptu_type() {
-                Some(t) => {
-                    let p = model.ptu.ok_or_else(|| {
-                        invalid(
-                            table.clone(),
-                            "sku",
-                            format!(
-                                "the catalog has no provisioned-throughput figures for {}",
-                                model.name
-                            ),
-                        )
-                    })?;
-                    let (min, step) = match t {
-                        PtuType::Global | PtuType::DataZone => (p.global_min, p.global_step),
-                        PtuType::Regional => (p.regional_min, p.regional_step),
-                    };
-                    if d.capacity < min || d.capacity % step != 0 {
-                        let lo = (d.capacity / step * step).max(min);
-                        let hi = if lo >= d.capacity { lo } else { lo + step };
-                        let valid = if lo == hi || d.capacity < min {
-                            format!("{}", min.max(hi))
-                        } else {
-                            format!("{lo} or {hi}")
-                        };
+            let capacity = match &d.capacity {
+                RawCapacity::Units(n) => *n,
+                RawCapacity::Word(w) if w.trim().eq_ignore_ascii_case("auto") => {
+                    let Some((t, p)) = sku.ptu_type().zip(ptu) else {
                         return Err(invalid(
                             table,
                             "capacity",
-                            format!(
-                                "{} PTU of {} on {}: Azure accepts at least {min} PTU in steps of {step} (nearest valid: {valid})",
-                                d.capacity, model.name, sku
-                            ),
+                            "\"auto\" sizes provisioned deployments; give Standard deployments their quota in units of 1,000 TPM".into(),
                         ));
+                    };
+                    if !allow_auto {
+                        return Err(invalid(
+                            table,
+                            "capacity",
+                            "\"auto\" is sized by `spillway plan`; `simulate` needs a number of PTUs".into(),
+                        ));
+                    }
+                    auto.push(i);
+                    p.size_rule(t).min
+                }
+                RawCapacity::Word(w) => {
+                    return Err(invalid(
+                        table,
+                        "capacity",
+                        format!("'{}': expected a whole number or \"auto\"", clip(w, 40)),
+                    ));
+                }
+            };
+            if capacity == 0 {
+                return Err(invalid(table, "capacity", "must be positive".into()));
+            }
+            let positive = |v: Option<f64>, field: &'static str, max: f64| {
+                v.map(|x| in_range(x, &table, field, max, true)).transpose()
+            };
+            let ttft_ms = match d.ttft_ms {
+                Some(x) => in_range(x, &table, "ttft_ms", limits::TTFT_MS, false)?,
+                None => model.service.ttft_ms,
+            };
+            let tps = match d.output_tokens_per_s {
+                Some(x) if !(x.is_finite() && x >= limits::MIN_OUTPUT_TOKENS_PER_S) => {
+                    return Err(invalid(
+                        table,
+                        "output_tokens_per_s",
+                        format!(
+                            "{}: must be at least {} tokens per second",
+                            number(x),
+                            limits::MIN_OUTPUT_TOKENS_PER_S
+                        ),
+                    ));
+                }
+                Some(x) => in_range(
+                    x,
+                    &table,
+                    "output_tokens_per_s",
+                    limits::MAX_OUTPUT_TOKENS_PER_S,
+                    true,
+                )?,
+                None => model.service.output_tokens_per_s,
+            };
+            let admission = match (sku.ptu_type(), ptu) {
+                (Some(t), Some(p)) => {
+                    if let Some(message) = p.size_rule(t).check(capacity, &model.name, sku) {
+                        return Err(invalid(table, "capacity", message));
                     }
                     if d.rpm_window_s.is_some() || d.tpm_window_s.is_some() {
                         return Err(invalid(table, "rpm_window_s", "TPM/RPM windows apply to Standard SKUs; provisioned deployments use utilisation".into()));
                     }
-                    let bucket_s = positive(d.bucket_s, "bucket_s")?.unwrap_or(defaults::BUCKET_S);
-                    let per_minute = d.capacity as f64 * p.input_tpm_per_ptu;
-                    Admission::Provisioned {
-                        ptu: d.capacity,
-                        drain_per_us: per_minute / 60e6,
-                        bucket_tokens: per_minute / 60.0 * bucket_s,
-                        output_weight: p.output_weight,
-                        max_prompt_tokens: p.max_prompt_tokens,
-                        deployment_type: t,
-                    }
+                    let bucket_s = positive(d.bucket_s, "bucket_s", limits::WINDOW_S)?
+                        .unwrap_or(defaults::BUCKET_S);
+                    Admission::provisioned(&p, t, capacity, bucket_s)
                 }
-                None => {
+                _ => {
                     if d.bucket_s.is_some() {
                         return Err(invalid(
                             table,
@@ -567,14 +806,32 @@ impl Topology {
                             "the utilisation bucket applies to provisioned SKUs".into(),
                         ));
                     }
-                    let tpm_limit = d.capacity as u64 * 1000;
+                    if capacity > limits::MAX_STANDARD_UNITS {
+                        return Err(invalid(
+                            table,
+                            "capacity",
+                            format!(
+                                "{capacity} units of 1,000 TPM is more than the {} simulated",
+                                limits::MAX_STANDARD_UNITS
+                            ),
+                        ));
+                    }
+                    let tpm_limit = capacity as u64 * 1000;
                     Admission::Standard {
                         tpm_limit,
-                        rpm_limit: d.capacity as f64 * model.standard.rpm_per_1000_tpm,
-                        tpm_window_us: us(positive(d.tpm_window_s, "tpm_window_s")?
-                            .unwrap_or(defaults::TPM_WINDOW_S)),
-                        rpm_window_us: us(positive(d.rpm_window_s, "rpm_window_s")?
-                            .unwrap_or(defaults::RPM_WINDOW_S)),
+                        rpm_limit: capacity as f64 * model.standard.rpm_per_1000_tpm,
+                        tpm_window_us: us(positive(
+                            d.tpm_window_s,
+                            "tpm_window_s",
+                            limits::WINDOW_S,
+                        )?
+                        .unwrap_or(defaults::TPM_WINDOW_S)),
+                        rpm_window_us: us(positive(
+                            d.rpm_window_s,
+                            "rpm_window_s",
+                            limits::WINDOW_S,
+                        )?
+                        .unwrap_or(defaults::RPM_WINDOW_S)),
                     }
                 }
             };
@@ -586,34 +843,44 @@ impl Topology {
                     sku
                 },
             );
-            let ptu_price = sku.ptu_type().and_then(|t| catalog.ptu_price(t));
+            let ptu_price = sku.ptu_type().and_then(|t| catalog.ptu_price(t)).cloned();
+            let long_context = ptu
+                .filter(|_| sku.is_provisioned())
+                .and_then(|p| p.max_prompt_tokens);
             deployments.push(Deployment {
                 name: d.name.clone(),
                 region,
-                model,
                 sku,
-                capacity: d.capacity,
+                capacity,
                 spillover: None,
                 ttft_us: ttft_ms * 1e3,
                 output_tokens_per_s: tps,
                 admission,
                 retry_after_header: d.retry_after_header.unwrap_or(true),
+                max_prompt_tokens: long_context
+                    .map_or(model.max_prompt(), |l| l.min(model.max_prompt())),
+                max_output_tokens: model.max_output_tokens,
+                context_window: model.context_window,
+                default_max_tokens: model
+                    .default_max_tokens
+                    .map(|n| n.min(u32::MAX as u64) as u32),
                 price,
-                ptu_hourly: ptu_price.map(|p| p.hourly),
-                ptu_yearly: ptu_price.map(|p| p.yearly_reservation),
+                ptu_price,
+                model,
             });
         }
         // Native spillover: provisioned → Standard deployment in the same region.
         for (i, d) in raw.deployment.iter().enumerate() {
             let Some(target) = &d.spillover else { continue };
-            let table = format!("[[deployment]] {} ({})", i + 1, d.name);
+            let table = format!("[[deployment]] {} ({})", i + 1, clip(&d.name, 60));
             let j = names.iter().position(|n| n == target).ok_or_else(|| {
                 invalid(
                     table.clone(),
                     "spillover",
                     format!(
-                        "unknown deployment '{target}' (defined: {})",
-                        names.join(", ")
+                        "unknown deployment '{}' (defined: {})",
+                        clip(target, 60),
+                        list(&names)
                     ),
                 )
             })?;
@@ -628,7 +895,10 @@ impl Topology {
                 return Err(invalid(
                     table,
                     "spillover",
-                    format!("'{target}' is provisioned; spillover goes to a Standard deployment"),
+                    format!(
+                        "'{}' is provisioned; spillover goes to a Standard deployment",
+                        clip(target, 60)
+                    ),
                 ));
             }
             if deployments[j].region != deployments[i].region {
@@ -636,7 +906,8 @@ impl Topology {
                     table,
                     "spillover",
                     format!(
-                        "'{target}' is in another region; Azure spills within the same resource"
+                        "'{}' is in another region; Azure spills within the same resource",
+                        clip(target, 60)
                     ),
                 ));
             }
@@ -650,7 +921,7 @@ impl Topology {
                 "policy",
                 format!(
                     "unknown policy '{}' (expected one of: {})",
-                    g.policy,
+                    clip(&g.policy, 40),
                     Policy::NAMES
                 ),
             )
@@ -669,6 +940,13 @@ impl Topology {
                 "an APIM backend pool holds at most 30 backends".into(),
             ));
         }
+        if g.backends.len() > limits::BACKENDS {
+            return Err(invalid(
+                "[gateway]".into(),
+                "backends",
+                format!("at most {} backends are simulated", limits::BACKENDS),
+            ));
+        }
         let mut backends = Vec::new();
         for (i, b) in g.backends.iter().enumerate() {
             let table = format!("[gateway] backends[{i}]");
@@ -681,8 +959,8 @@ impl Topology {
                         "deployment",
                         format!(
                             "unknown deployment '{}' (defined: {})",
-                            b.deployment,
-                            names.join(", ")
+                            clip(&b.deployment, 60),
+                            list(&names)
                         ),
                     )
                 })?;
@@ -693,34 +971,66 @@ impl Topology {
                 return Err(invalid(
                     table,
                     "deployment",
-                    format!("'{}' is listed twice", b.deployment),
+                    format!("'{}' is listed twice", clip(&b.deployment, 60)),
                 ));
             }
             let weight = b.weight.unwrap_or(1.0);
-            if !(weight.is_finite() && weight > 0.0) {
-                return Err(invalid(table, "weight", "must be positive".into()));
+            if !(weight.is_finite() && weight > 0.0 && weight <= 1e6) {
+                return Err(invalid(
+                    table,
+                    "weight",
+                    "must be above 0 and at most 1,000,000".into(),
+                ));
             }
-            if policy.is_apim_pool() && (b.priority.is_some_and(|p| p > 100) || weight > 100.0) {
+            let priority = b.priority.unwrap_or(1);
+            if policy.is_apim_pool() {
+                if priority > 100 {
+                    return Err(invalid(
+                        table,
+                        "priority",
+                        "APIM pool priorities are 0-100".into(),
+                    ));
+                }
+                if weight > 100.0 {
+                    return Err(invalid(
+                        table,
+                        "weight",
+                        "APIM pool weights are 0-100".into(),
+                    ));
+                }
+            } else if priority == 0 {
                 return Err(invalid(
                     table,
                     "priority",
-                    "APIM pool priorities and weights are 0-100".into(),
+                    format!(
+                        "the {} policy counts priorities from 1 (tried first)",
+                        policy.name()
+                    ),
                 ));
+            }
+            for (field, v) in [("tpm", b.tpm), ("rpm", b.rpm)] {
+                if v == Some(0) {
+                    return Err(invalid(table.clone(), field, "must be positive".into()));
+                }
             }
             backends.push(Backend {
                 deployment,
-                priority: b.priority.unwrap_or(1),
+                priority,
                 weight,
+                weight_given: b.weight.is_some(),
                 tpm: b.tpm,
                 rpm: b.rpm,
             });
         }
         let instances = g.instances.unwrap_or(1);
-        if instances == 0 {
+        if instances == 0 || instances > limits::INSTANCES {
             return Err(invalid(
                 "[gateway]".into(),
                 "instances",
-                "must be at least 1".into(),
+                format!(
+                    "{instances}: must be 1 to {} (each instance keeps its own throttle state)",
+                    limits::INSTANCES
+                ),
             ));
         }
         let default_retries = match policy {
@@ -728,18 +1038,11 @@ impl Topology {
             Policy::RoundRobin | Policy::Weighted => backends.len() as u32 - 1,
             _ => defaults::LITELLM_RETRIES,
         };
-        let secs =
-            |v: Option<f64>, field: &'static str, default: f64| -> Result<i64, TopologyError> {
-                match v {
-                    Some(x) if !(x.is_finite() && x >= 0.0) => Err(invalid(
-                        "[gateway]".into(),
-                        field,
-                        "must be zero or positive".into(),
-                    )),
-                    Some(x) => Ok(us(x)),
-                    None => Ok(us(default)),
-                }
-            };
+        let secs = |v: Option<f64>, table: &str, field: &'static str, default: f64| {
+            v.map(|x| in_range(x, table, field, limits::GATEWAY_S, false))
+                .transpose()
+                .map(|x| us(x.unwrap_or(default)))
+        };
         let breaker = match &g.circuit_breaker {
             None => None,
             Some(b) => {
@@ -753,30 +1056,21 @@ impl Topology {
                         ),
                     ));
                 }
-                if b.failures == 0 {
+                let table = "[gateway] circuit_breaker";
+                if b.failures == 0 || b.failures > 10_000 {
                     return Err(invalid(
-                        "[gateway] circuit_breaker".into(),
+                        table.into(),
                         "failures",
-                        "must be at least 1".into(),
+                        "must be 1 to 10,000".into(),
                     ));
                 }
-                for (f, v) in [("interval_s", b.interval_s), ("trip_s", b.trip_s)] {
-                    if !(v.is_finite() && v > 0.0) {
-                        return Err(invalid(
-                            "[gateway] circuit_breaker".into(),
-                            if f == "trip_s" {
-                                "trip_s"
-                            } else {
-                                "interval_s"
-                            },
-                            "must be positive".into(),
-                        ));
-                    }
-                }
+                let interval =
+                    in_range(b.interval_s, table, "interval_s", limits::GATEWAY_S, true)?;
+                let trip = in_range(b.trip_s, table, "trip_s", limits::GATEWAY_S, true)?;
                 Some(Breaker {
                     failures: b.failures,
-                    interval_us: us(b.interval_s),
-                    trip_us: us(b.trip_s),
+                    interval_us: us(interval),
+                    trip_us: us(trip),
                     accept_retry_after: b.accept_retry_after,
                 })
             }
@@ -812,39 +1106,62 @@ impl Topology {
             retries: retries_at_most(g.retries.unwrap_or(default_retries), "[gateway]", "retries")?,
             default_retry_after_us: secs(
                 g.default_retry_after_s,
+                "[gateway]",
                 "default_retry_after_s",
                 defaults::RETRY_AFTER_S,
             )?,
-            state_ttl_us: secs(g.state_ttl_s, "state_ttl_s", defaults::STATE_TTL_S)?,
-            cooldown_us: secs(g.cooldown_s, "cooldown_s", defaults::LITELLM_COOLDOWN_S)?,
+            state_ttl_us: secs(
+                g.state_ttl_s,
+                "[gateway]",
+                "state_ttl_s",
+                defaults::STATE_TTL_S,
+            )?,
+            cooldown_us: secs(
+                g.cooldown_s,
+                "[gateway]",
+                "cooldown_s",
+                defaults::LITELLM_COOLDOWN_S,
+            )?,
             breaker,
             token_limit,
         };
 
         let c = raw.client.as_ref();
         let b = c.and_then(|c| c.backoff.as_ref());
-        let nonneg =
-            |v: Option<f64>, field: &'static str, default: f64| -> Result<f64, TopologyError> {
-                match v {
-                    Some(x) if !(x.is_finite() && x >= 0.0) => Err(invalid(
-                        "[client]".into(),
-                        field,
-                        "must be zero or positive".into(),
-                    )),
-                    Some(x) => Ok(x),
-                    None => Ok(default),
-                }
+        let client_s =
+            |v: Option<f64>, table: &str, field: &'static str, default: f64, positive| {
+                v.map(|x| in_range(x, table, field, limits::CLIENT_S, positive))
+                    .transpose()
+                    .map(|x| x.unwrap_or(default))
             };
-        let timeout_s = nonneg(
+        let timeout_s = client_s(
             c.and_then(|c| c.timeout_s),
+            "[client]",
             "timeout_s",
             defaults::CLIENT_TIMEOUT_S,
+            true,
         )?;
-        if timeout_s == 0.0 {
+        let base_s = client_s(
+            b.and_then(|b| b.base_s),
+            "[client] backoff",
+            "base_s",
+            defaults::CLIENT_BASE_S,
+            false,
+        )?;
+        let max_s = client_s(
+            b.and_then(|b| b.max_s),
+            "[client] backoff",
+            "max_s",
+            defaults::CLIENT_MAX_S.max(base_s),
+            false,
+        )?;
+        if max_s < base_s {
             return Err(invalid(
-                "[client]".into(),
-                "timeout_s",
-                "must be positive".into(),
+                "[client] backoff".into(),
+                "max_s",
+                format!(
+                    "{max_s} is below base_s = {base_s}: the cap must be at least the first delay"
+                ),
             ));
         }
         let client = Client {
@@ -854,16 +1171,8 @@ impl Topology {
                 "[client]",
                 "max_retries",
             )?,
-            base_us: nonneg(
-                b.and_then(|b| b.base_s),
-                "backoff.base_s",
-                defaults::CLIENT_BASE_S,
-            )? * 1e6,
-            max_us: nonneg(
-                b.and_then(|b| b.max_s),
-                "backoff.max_s",
-                defaults::CLIENT_MAX_S,
-            )? * 1e6,
+            base_us: base_s * 1e6,
+            max_us: max_s * 1e6,
             jitter: b.and_then(|b| b.jitter).unwrap_or(true),
             honour_retry_after: b.and_then(|b| b.honour_retry_after).unwrap_or(true),
             timeout_us: us(timeout_s),
@@ -873,6 +1182,7 @@ impl Topology {
             deployments,
             gateway,
             client,
+            auto,
         })
     }
 

@@ -6,27 +6,44 @@
 //!   uniform offset within ±1 s ("fresh randomness"), which keeps the minute-scale shape of
 //!   bursts while not stacking copies on the same microsecond.
 //! * The completion budget charged at admission: the request's own `max_tokens` when the log
-//!   has it; otherwise the `--max-tokens-estimate` rule: `actual` (the completion that came),
-//!   `fixed:N`, `pNN` (that percentile of the trace's completions) or `model-default` (the
-//!   service default when a request sets none, e.g. 4,096 for gpt-4o).
+//!   has it (the service enforces it); otherwise the `--max-tokens-estimate` rule:
+//!   `model-default` (the default: what the service charges a request that sets none — the
+//!   model's documented default, 4,096 for gpt-4o — per deployment, or the actual completion
+//!   where the catalog has no default for the model), `actual` (the completion that came, as
+//!   if every client set max_tokens exactly), `fixed:N`, or `pNN` (that percentile of the
+//!   trace's completions, as if every client set it).
 //! * Synthetic: `rate=60/min,prompt=1000,completion=100,duration=1h,arrivals=poisson` (or
-//!   `constant`); optional `cached=N`, `max_tokens=N`, `keys=K` (token-limit keys assigned
-//!   round-robin), `start=RFC3339`.
+//!   `constant`); optional `cached=N`, `max_tokens=N` (the clients' own), `keys=K` (token-limit
+//!   keys assigned round-robin), `start=RFC3339` (default [`SYNTHETIC_START`]).
 
-use super::{MAX_REQUESTS, Rng, SimRequest};
+use super::{Budget, MAX_REQUESTS, Rng, SimRequest};
 use crate::ingest::Request;
 use crate::ingest::time::{parse_datetime, parse_duration};
 
+/// Where synthetic workloads start unless `start=` says otherwise: Monday 2026-01-05 00:00 UTC.
+pub const SYNTHETIC_START: &str = "2026-01-05T00:00:00Z";
+
 /// How the completion budget is estimated when a request does not carry `max_tokens`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum MaxTokensEstimate {
     Actual,
     Fixed(u32),
     Percentile(f64),
+    #[default]
     ModelDefault,
 }
 
 impl MaxTokensEstimate {
+    /// How the rule reads in reports (`--max-tokens-estimate` spelling).
+    pub fn label(&self) -> String {
+        match self {
+            MaxTokensEstimate::Actual => "actual".into(),
+            MaxTokensEstimate::Fixed(n) => format!("fixed:{n}"),
+            MaxTokensEstimate::Percentile(p) => format!("p{}", p * 100.0),
+            MaxTokensEstimate::ModelDefault => "model-default".into(),
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
         let bad = || format!("'{s}': expected actual, fixed:N, pNN (e.g. p95) or model-default");
@@ -60,9 +77,28 @@ pub struct TraceShape {
     pub speed: f64,
     pub scale: f64,
     pub estimate: MaxTokensEstimate,
-    /// Budget used by `model-default` (the catalog's default max_tokens of the deployed model).
-    pub model_default: u32,
     pub seed: u64,
+}
+
+/// The budget of a request without its own `max_tokens` under `estimate` (`pNN` resolved to
+/// `percentile_value`).
+fn estimated(estimate: MaxTokensEstimate, completion: u32, percentile_value: u32) -> (u32, Budget) {
+    match estimate {
+        MaxTokensEstimate::Actual => (completion, Budget::Estimated),
+        MaxTokensEstimate::Fixed(n) => (n, Budget::Estimated),
+        MaxTokensEstimate::Percentile(_) => (percentile_value, Budget::Estimated),
+        MaxTokensEstimate::ModelDefault => (0, Budget::ModelDefault),
+    }
+}
+
+/// The `p`-quantile (nearest rank, rounding up) of the completions: what a `pNN` rule charges.
+pub fn completion_percentile(completions: impl Iterator<Item = u32>, p: f64) -> u32 {
+    let mut c: Vec<u32> = completions.collect();
+    if c.is_empty() {
+        return 0;
+    }
+    let k = ((p * (c.len() - 1) as f64).ceil() as usize).min(c.len() - 1);
+    *c.select_nth_unstable(k).1
 }
 
 /// Builds simulator requests from trace requests (sorted by arrival). `key_of` maps a
@@ -72,19 +108,11 @@ pub fn from_trace(
     shape: &TraceShape,
     key_of: &dyn Fn(u32) -> u32,
 ) -> Vec<SimRequest> {
-    let estimate = match shape.estimate {
+    let pct = match shape.estimate {
         MaxTokensEstimate::Percentile(p) => {
-            let mut c: Vec<u32> = reqs.iter().map(|r| r.completion).collect();
-            if c.is_empty() {
-                0
-            } else {
-                let k = ((p * (c.len() - 1) as f64).ceil() as usize).min(c.len() - 1);
-                *c.select_nth_unstable(k).1
-            }
+            completion_percentile(reqs.iter().map(|r| r.completion), p)
         }
-        MaxTokensEstimate::Fixed(n) => n,
-        MaxTokensEstimate::ModelDefault => shape.model_default,
-        MaxTokensEstimate::Actual => 0,
+        _ => 0,
     };
     let t0 = reqs.first().map_or(0, |r| r.t_us);
     let mut rng = Rng::new(shape.seed ^ 0x7472_6163_6521);
@@ -95,12 +123,10 @@ pub fn from_trace(
     for r in reqs {
         let t = t0 + ((r.t_us - t0) as f64 / shape.speed).round() as i64;
         let copies = whole + u64::from(frac > 0.0 && rng.next_f64() < frac);
-        let max_tokens = if r.max_tokens > 0 {
-            r.max_tokens
-        } else if shape.estimate == MaxTokensEstimate::Actual {
-            r.completion
+        let (max_tokens, budget) = if r.max_tokens > 0 {
+            (r.max_tokens, Budget::Own)
         } else {
-            estimate
+            estimated(shape.estimate, r.completion, pct)
         };
         for c in 0..copies {
             let jitter = if c == 0 {
@@ -115,6 +141,7 @@ pub fn from_trace(
                 cached: r.cached,
                 max_tokens,
                 key: key_of(r.group),
+                budget,
             });
         }
     }
@@ -150,7 +177,7 @@ impl Synthetic {
             duration_us: 0,
             poisson: true,
             keys: 1,
-            start_us: 0,
+            start_us: parse_datetime(SYNTHETIC_START).unwrap_or(0),
         };
         let mut have = [false; 4];
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -244,8 +271,13 @@ impl Synthetic {
         Ok(s)
     }
 
-    /// Generates the requests (sorted).
-    pub fn generate(&self, seed: u64) -> Vec<SimRequest> {
+    /// Generates the requests (sorted); requests without `max_tokens=` are charged by
+    /// `estimate`.
+    pub fn generate(&self, seed: u64, estimate: MaxTokensEstimate) -> Vec<SimRequest> {
+        let (max_tokens, budget) = match self.max_tokens {
+            Some(n) => (n, Budget::Own),
+            None => estimated(estimate, self.completion, self.completion),
+        };
         let mut rng = Rng::new(seed ^ 0x7379_6e74_6821);
         let gap_us = 1e6 / self.rate_per_s;
         let mut out = Vec::with_capacity((self.duration_us as f64 / gap_us) as usize + 1);
@@ -265,8 +297,9 @@ impl Synthetic {
                 prompt: self.prompt,
                 completion: self.completion,
                 cached: self.cached,
-                max_tokens: self.max_tokens.unwrap_or(self.completion),
+                max_tokens,
                 key: i % self.keys,
+                budget,
             });
             i = i.wrapping_add(1);
         }
@@ -285,7 +318,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.rate_per_s, 1.0);
-        assert_eq!(s.generate(1).len(), 3599);
+        assert_eq!(s.generate(1, MaxTokensEstimate::Actual).len(), 3599);
         assert!(
             Synthetic::parse("rate=60/min,prompt=1000,completion=100")
                 .unwrap_err()
@@ -306,7 +339,7 @@ mod tests {
     #[test]
     fn poisson_rate_converges() {
         let s = Synthetic::parse("rate=10/s,prompt=1,completion=1,duration=1h").unwrap();
-        let n = s.generate(7).len() as f64;
+        let n = s.generate(7, MaxTokensEstimate::Actual).len() as f64;
         assert!((n / 36_000.0 - 1.0).abs() < 0.02, "{n}");
     }
 
@@ -344,7 +377,6 @@ mod tests {
             speed: 2.0,
             scale: 1.5,
             estimate: MaxTokensEstimate::Percentile(0.9),
-            model_default: 4096,
             seed: 1,
         };
         let out = from_trace(&reqs, &shape, &|_| 0);
