@@ -70,6 +70,16 @@ pub enum Command {
         spillway simulate -t ours.toml --synthetic \"rate=600/min,prompt=1000,completion=200,duration=1h\"\n  \
         spillway simulate -t ours.toml --trace logs/*.jsonl --speed 4 --timeline timeline.parquet --seed 7")]
     Simulate(SimulateArgs),
+    /// Recommend PTU sizes, spillover quota and reservation from real traffic: sweep the sizes
+    /// through the simulator, cheapest set-up that meets the service level, beside the capacity
+    /// calculator's answer and all pay-as-you-go; token budgets from the trace.
+    #[command(after_help = "Examples:\n  \
+        spillway plan -t samples/topology-plan.toml --trace samples/AzureLLMInferenceTrace_conv_2023.csv\n  \
+        spillway plan -t ours.toml --trace logs/*.jsonl.gz --size ptu-sweden --reservation yearly\n  \
+        spillway plan -t ours.toml --trace week.csv --max-failure-rate 0.5% --max-p99-latency 20s --out curve.csv\n  \
+        spillway plan -t ours.toml --trace week.csv --growth 1.5 --cache-hit-rate 0.3 --format json\n  \
+        spillway plan -t ours.toml --trace week.csv --as-model gpt-4.1 --budget 8000")]
+    Plan(PlanArgs),
     /// List the model catalog: encodings, context windows, PTU throughput, quotas and prices.
     #[command(
         after_help = "Examples:\n  spillway models\n  spillway models --format json\n  spillway --catalog ours.toml models --format csv"
@@ -295,6 +305,106 @@ pub struct WorkloadArgs {
     /// Seed of the simulation's random choices (same inputs + seed = identical output).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+}
+
+/// A share: 0.001, or with a percent sign, 0.1%.
+fn parse_share(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("'{s}': expected a share such as 0.001 or 0.1%"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("'{s}': must be between 0 and 100%"))
+    }
+}
+
+/// A duration such as 2500ms, 30s or 2m, in milliseconds.
+fn parse_duration_ms(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = if let Some(ms) = t.strip_suffix("ms") {
+        ms.trim().parse::<f64>().ok()
+    } else {
+        crate::ingest::time::parse_duration(t).map(|us| us as f64 / 1e3)
+    };
+    match v {
+        Some(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!(
+            "'{s}': expected a duration such as 2500ms, 30s or 2m"
+        )),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Topology file (TOML); provisioned deployments to size are named with --size or written
+    /// `capacity = "auto"` (default: every provisioned deployment).
+    #[arg(short, long, value_name = "FILE")]
+    pub topology: PathBuf,
+
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+
+    /// Size this provisioned deployment (repeatable); the others stay as written.
+    #[arg(long = "size", value_name = "NAME")]
+    pub size: Vec<String>,
+
+    /// How PTUs are bought, for every cost (hourly, 1-month or 1-year reservation).
+    #[arg(long, value_enum, default_value_t = ReservationArg::Monthly)]
+    pub reservation: ReservationArg,
+
+    /// Largest client-visible failure rate the recommendation may have.
+    #[arg(long, value_name = "SHARE", default_value = "0.1%", value_parser = parse_share)]
+    pub max_failure_rate: f64,
+
+    /// Largest p99 latency (e.g. 20s, 2500ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    pub max_p99_latency: Option<f64>,
+
+    /// Largest share of requests the sized deployments may spill to pay-as-you-go (e.g. 10%).
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub max_spill: Option<f64>,
+
+    /// Most simulations of the sweep (the calculator's candidates and the bracket come on top).
+    #[arg(long, value_name = "N", default_value_t = 40,
+          value_parser = clap::value_parser!(u32).range(4..=10_000))]
+    pub max_candidates: u32,
+
+    /// Traffic growth, as simulate's --scale: 1.5 sends every request once and half of them
+    /// twice.
+    #[arg(long, value_name = "X", default_value = "1")]
+    pub growth: f64,
+
+    /// Share of each prompt served from the prompt cache where the trace has no cached tokens
+    /// (Azure caches from 1,024 tokens, in steps of 128).
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub cache_hit_rate: Option<f64>,
+
+    /// Prompt token budget for the token-budget advice (default: the model's input limit).
+    #[arg(long, value_name = "TOKENS")]
+    pub budget: Option<u32>,
+
+    /// Chunk size for prompts over the limit (default: the limit).
+    #[arg(long, value_name = "TOKENS")]
+    pub chunk_size: Option<u32>,
+
+    /// Tokens consecutive chunks share.
+    #[arg(long, value_name = "TOKENS", default_value_t = 0)]
+    pub overlap: u32,
+
+    /// Skip the sensitivity sweeps (burst tolerance, max_tokens rule).
+    #[arg(long)]
+    pub no_sensitivity: bool,
+
+    /// Write every simulated candidate to FILE.csv.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
 }
 
 #[derive(Debug, Args)]

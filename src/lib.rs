@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod ingest;
 pub mod output;
+pub mod plan;
 pub mod profile;
 pub mod sim;
 pub mod stats;

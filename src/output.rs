@@ -82,10 +82,16 @@ pub fn thousands_f(x: f64, decimals: usize) -> String {
 
 /// A USD amount: 4 significant decimals below a cent, else 2.
 pub fn usd(x: f64) -> String {
-    if x != 0.0 && x.abs() < 0.01 {
-        format!("${:.6}", x)
+    let sign = if x < 0.0 && x.abs() >= 0.000_000_5 {
+        "−"
     } else {
-        format!("${}", thousands_f(x, 2))
+        ""
+    };
+    let a = x.abs();
+    if a != 0.0 && a < 0.01 {
+        format!("{sign}${a:.6}")
+    } else {
+        format!("{sign}${}", thousands_f(a, 2))
     }
 }
 
@@ -115,6 +121,20 @@ pub fn share(part: u64, whole: u64) -> String {
         }
         d += 1;
     }
+}
+
+/// A ratio (1.0 = 100%) as a percentage with the decimals it takes to show a small non-zero
+/// value as non-zero: 0.001 → "0.1%", 0.0004 → "0.04%", 0.25 → "25.0%".
+pub fn pct_fine(x: f64) -> String {
+    if !x.is_finite() {
+        return "–".into();
+    }
+    let p = x * 100.0;
+    let mut d = 1;
+    while d < 4 && p != 0.0 && format!("{p:.d$}").parse::<f64>().is_ok_and(|v| v == 0.0) {
+        d += 1;
+    }
+    format!("{p:.d$}%")
 }
 
 /// A ratio (1.0 = 100%) as a percentage with one decimal.

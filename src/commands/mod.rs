@@ -4,6 +4,7 @@
 
 pub mod count;
 pub mod models;
+pub mod plan;
 pub mod profile;
 mod progress;
 pub mod simulate;
@@ -69,6 +70,7 @@ pub fn run_with(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Models(args) => models::run(&mut ctx, args),
         Command::Profile(args) => profile::run(&mut ctx, args),
         Command::Simulate(args) => simulate::run(&mut ctx, args),
+        Command::Plan(args) => plan::run(&mut ctx, args),
     }
 }
 

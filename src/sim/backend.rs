@@ -183,8 +183,12 @@ impl Meter {
     pub fn advance(&mut self, now: i64) {
         let s = now.div_euclid(1_000_000);
         while self.cur_s < s {
-            self.values
-                .push((self.sum.max(0.0) / self.per_minute) as f32);
+            let v = if self.per_minute > 0.0 {
+                self.sum.max(0.0) / self.per_minute
+            } else {
+                0.0
+            };
+            self.values.push(v as f32);
             self.cur_s += 1;
             let slot = self.cur_s.rem_euclid(60) as usize;
             self.sum -= self.ring[slot];

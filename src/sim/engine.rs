@@ -125,18 +125,27 @@ impl Ev {
     }
 }
 
-impl PartialEq for Ev {
+/// A heap entry: the event's time and sequence number, and where the event waits in the
+/// slab. Keeping the event itself out of the heap makes each sift move 24 bytes, not 40.
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    t: i64,
+    seq: u64,
+    slot: u32,
+}
+
+impl PartialEq for Key {
     fn eq(&self, o: &Self) -> bool {
         self.t == o.t && self.seq == o.seq
     }
 }
-impl Eq for Ev {}
-impl PartialOrd for Ev {
+impl Eq for Key {}
+impl PartialOrd for Key {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
         Some(self.cmp(o))
     }
 }
-impl Ord for Ev {
+impl Ord for Key {
     fn cmp(&self, o: &Self) -> Ordering {
         // BinaryHeap is a max-heap: reverse for earliest time, then lowest sequence.
         o.t.cmp(&self.t).then(o.seq.cmp(&self.seq))
@@ -272,7 +281,10 @@ struct Sim<'a> {
     topo: &'a Topology,
     reqs: &'a [SimRequest],
     state: States,
-    heap: BinaryHeap<Ev>,
+    heap: BinaryHeap<Key>,
+    /// Events waiting in the heap, by slot; `free_slots` are reused.
+    slab: Vec<Ev>,
+    free_slots: Vec<u32>,
     /// (delay, events scheduled `delay` after their creation, in time order).
     fifos: Vec<(i64, VecDeque<Ev>)>,
     seq: u64,
@@ -377,6 +389,8 @@ pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> Result<Sim
         reqs,
         state: States::new(reqs.len()),
         heap: BinaryHeap::with_capacity(1024),
+        slab: Vec::with_capacity(1024),
+        free_slots: Vec::new(),
         fifos: Vec::new(),
         seq: 0,
         rng: Rng::new(opts.seed),
@@ -426,7 +440,21 @@ impl Sim<'_> {
     fn push(&mut self, mut ev: Ev) {
         self.seq += 1;
         ev.seq = self.seq;
-        self.heap.push(ev);
+        let slot = match self.free_slots.pop() {
+            Some(s) => {
+                self.slab[s as usize] = ev;
+                s
+            }
+            None => {
+                self.slab.push(ev);
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.heap.push(Key {
+            t: ev.t,
+            seq: ev.seq,
+            slot,
+        });
     }
 
     /// Schedules `ev`, which happens a constant `delay` after now: FIFO order is time order.
@@ -456,7 +484,9 @@ impl Sim<'_> {
 
     fn pop_from(&mut self, source: usize) -> Option<Ev> {
         if source == usize::MAX {
-            self.heap.pop()
+            let k = self.heap.pop()?;
+            self.free_slots.push(k.slot);
+            Some(self.slab[k.slot as usize])
         } else {
             self.fifos[source].1.pop_front()
         }
@@ -618,6 +648,7 @@ impl Sim<'_> {
             let s = &mut tl.deployments[dep];
             if s.attempts.len() <= i {
                 s.attempts.resize(i + 1, 0);
+                s.asked.resize(i + 1, 0);
                 s.successes.resize(i + 1, 0);
                 s.throttled.resize(i + 1, 0);
                 s.tokens.resize(i + 1, 0);
@@ -633,7 +664,11 @@ impl Sim<'_> {
         let d = &topo.deployments[dep];
         self.stats[dep].attempts += 1;
         let i = self.idx(now);
-        self.count(dep, now, |s| s.attempts[i] += 1);
+        let asked = r.prompt as u64 + r.completion as u64;
+        self.count(dep, now, |s| {
+            s.attempts[i] += 1;
+            s.asked[i] += asked;
+        });
         let budget = budget(d, &r);
         if exceeds_limits(d, &r, budget) {
             self.stats[dep].rejected += 1;
@@ -722,7 +757,7 @@ impl Sim<'_> {
         let r = self.reqs[req as usize];
         let topo = self.topo;
         let d = &topo.deployments[dep];
-        let generated = service_us(d, &r).1;
+        let generated = generated(d, &r);
         if generated < r.completion {
             self.truncated += 1;
         }
@@ -775,10 +810,10 @@ impl Sim<'_> {
             .filter(|st| st.phase == Phase::InFlight && st.dispatch == dispatch);
         let outcome = if status == 200 {
             let d = &self.topo.deployments[dep];
-            let (service, generated) = service_us(d, &r);
+            let generated = generated(d, &r);
             let latency_us = match st {
                 Some(st) => now - st.attempt_start,
-                None => service + self.topo.regions[d.region].rtt_us,
+                None => service_us(d, &r).0 + self.topo.regions[d.region].rtt_us,
             };
             Outcome::Ok {
                 latency_us,
@@ -856,7 +891,7 @@ impl Sim<'_> {
 
     fn finish_ok(&mut self, req: u32, dep: usize, now: i64) {
         let r = self.reqs[req as usize];
-        let generated = service_us(&self.topo.deployments[dep], &r).1;
+        let generated = generated(&self.topo.deployments[dep], &r);
         self.end_t = self.end_t.max(now);
         self.state.end(req);
         self.succeeded += 1;
@@ -1042,6 +1077,7 @@ impl Sim<'_> {
             tl.seconds = (end_s - tl.start_s).max(0) as usize;
             for s in &mut tl.deployments {
                 s.attempts.resize(tl.seconds, 0);
+                s.asked.resize(tl.seconds, 0);
                 s.successes.resize(tl.seconds, 0);
                 s.throttled.resize(tl.seconds, 0);
                 s.tokens.resize(tl.seconds, 0);
@@ -1105,20 +1141,28 @@ fn exceeds_limits(d: &Deployment, r: &SimRequest, budget: u32) -> bool {
             && (budget as u64 > d.max_output_tokens || prompt + budget as u64 > d.context_window))
 }
 
-/// Service time at deployment `d` (time to first token plus decoding) and the completion tokens
-/// generated: the trace's completion, cut at the model's output limit and at the request's own
-/// `max_tokens`.
+/// The completion tokens deployment `d` generates for `r`: the trace's completion, cut at the
+/// model's output limit and at the request's own `max_tokens`.
 #[inline]
-pub(super) fn service_us(d: &Deployment, r: &SimRequest) -> (i64, u32) {
-    let mut generated = r
+pub(super) fn generated(d: &Deployment, r: &SimRequest) -> u32 {
+    let g = r
         .completion
         .min(d.max_output_tokens.min(u32::MAX as u64) as u32);
     if r.budget == Budget::Own {
-        generated = generated.min(r.max_tokens);
+        g.min(r.max_tokens)
+    } else {
+        g
     }
+}
+
+/// Service time at deployment `d` (time to first token plus decoding) and the completion tokens
+/// generated.
+#[inline]
+pub(super) fn service_us(d: &Deployment, r: &SimRequest) -> (i64, u32) {
+    let g = generated(d, r);
     // Truncated to the microsecond (a cast, cheaper than rounding on the hot path).
-    let t = (d.ttft_us + generated as f64 / d.output_tokens_per_s * 1e6) as i64;
-    (t, generated)
+    let t = (d.ttft_us + g as f64 * d.us_per_token) as i64;
+    (t, g)
 }
 
 fn ratio(a: u64, b: u64) -> f64 {

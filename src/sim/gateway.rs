@@ -499,42 +499,34 @@ impl GatewayState {
     }
 }
 
-/// Lowest-priority backend among `candidates`, uniform random among ties.
+/// Lowest-priority backend among `candidates`, uniform random among ties: one pass finds the
+/// priority and the number of ties, a second the chosen one (no buffer on the hot path).
 fn pick_min_priority(
     cfg: &Gateway,
-    candidates: impl Iterator<Item = usize>,
+    candidates: impl Iterator<Item = usize> + Clone,
     rng: &mut Rng,
 ) -> Option<usize> {
     let mut best = u32::MAX;
-    let mut ties: [usize; 32] = [0; 32];
     let mut count = 0usize;
-    let mut overflow: Vec<usize> = Vec::new();
-    for i in candidates {
+    let mut first = 0usize;
+    for i in candidates.clone() {
         let p = cfg.backends[i].priority;
         if p < best {
             best = p;
-            count = 0;
-            overflow.clear();
-        }
-        if p == best {
-            if count < ties.len() {
-                ties[count] = i;
-            } else {
-                overflow.push(i);
-            }
+            count = 1;
+            first = i;
+        } else if p == best {
             count += 1;
         }
     }
     match count {
         0 => None,
-        1 => Some(ties[0]),
+        1 => Some(first),
         _ => {
             let k = rng.below(count);
-            Some(if k < ties.len() {
-                ties[k]
-            } else {
-                overflow[k - ties.len()]
-            })
+            candidates
+                .filter(|&i| cfg.backends[i].priority == best)
+                .nth(k)
         }
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::catalog::{Catalog, Model, PriceQuote, PtuParams, PtuPrice, PtuType, Sku};
+use crate::catalog::{Catalog, Model, PriceQuote, PtuParams, PtuPrice, PtuType, SizeRule, Sku};
 use crate::output::clip;
 
 /// Errors in topology files.
@@ -248,6 +248,8 @@ pub struct Deployment {
     pub spillover: Option<usize>,
     pub ttft_us: f64,
     pub output_tokens_per_s: f64,
+    /// 1e6 ÷ `output_tokens_per_s`: decoding time per token (a multiplication on the hot path).
+    pub us_per_token: f64,
     pub admission: Admission,
     pub retry_after_header: bool,
     /// Largest prompt the deployment accepts (the model's input limit; on provisioned SKUs also
@@ -387,6 +389,15 @@ pub struct Client {
     pub jitter: bool,
     pub honour_retry_after: bool,
     pub timeout_us: i64,
+}
+
+/// How a topology file is read.
+#[derive(Debug, Clone, Default)]
+pub struct ParseOptions {
+    /// Accept `capacity = "auto"` on provisioned deployments (for `spillway plan`).
+    pub allow_auto: bool,
+    /// Serve this model on every deployment instead of its own (`plan --as-model`).
+    pub model: Option<String>,
 }
 
 /// A validated topology.
@@ -583,18 +594,34 @@ impl Topology {
     /// Parses and validates topology text for `simulate`: every capacity must be a number.
     /// `file` labels errors.
     pub fn parse(text: &str, file: &str, catalog: &Catalog) -> Result<Topology, TopologyError> {
-        Topology::parse_sized(text, file, catalog, false)
+        Topology::parse_with(text, file, catalog, &ParseOptions::default())
     }
 
-    /// Parses and validates topology text. With `allow_auto`, deployments written
+    /// Reads and validates a topology file with `opts`.
+    pub fn load_with(
+        path: &Path,
+        catalog: &Catalog,
+        opts: &ParseOptions,
+    ) -> Result<Topology, TopologyError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Topology::parse_with(&text, &file, catalog, opts)
+    }
+
+    /// Parses and validates topology text. With `opts.allow_auto`, deployments written
     /// `capacity = "auto"` (provisioned only) are marked in [`Topology::auto`] and given the
     /// SKU's minimum size for now; without it they are an error pointing at `spillway plan`.
-    pub fn parse_sized(
+    /// With `opts.model`, every deployment serves that model instead of its own.
+    pub fn parse_with(
         text: &str,
         file: &str,
         catalog: &Catalog,
-        allow_auto: bool,
+        opts: &ParseOptions,
     ) -> Result<Topology, TopologyError> {
+        let allow_auto = opts.allow_auto;
         let raw = parse_raw(text, file)?;
         let invalid =
             |table: String, field: &'static str, message: String| TopologyError::Invalid {
@@ -701,7 +728,7 @@ impl Topology {
                     )
                 })?;
             let model = catalog
-                .resolve(&d.model)
+                .resolve(opts.model.as_deref().unwrap_or(&d.model))
                 .map_err(|e| invalid(table.clone(), "model", clip(&e.to_string(), 200)))?
                 .clone();
             let sku: Sku = d.sku.parse().map_err(|e: crate::catalog::UnknownSku| {
@@ -855,6 +882,7 @@ impl Topology {
                 spillover: None,
                 ttft_us: ttft_ms * 1e3,
                 output_tokens_per_s: tps,
+                us_per_token: 1e6 / tps,
                 admission,
                 retry_after_header: d.retry_after_header.unwrap_or(true),
                 max_prompt_tokens: long_context
@@ -1184,6 +1212,73 @@ impl Topology {
             client,
             auto,
         })
+    }
+
+    /// The sizes Azure accepts for provisioned deployment `d` (None for Standard ones).
+    pub fn size_rule(&self, d: usize) -> Option<SizeRule> {
+        let dep = &self.deployments[d];
+        let t = dep.sku.ptu_type()?;
+        Some(dep.model.ptu?.size_rule(t))
+    }
+
+    /// The topology with provisioned deployments resized: `(deployment, PTUs)`. Size 0 takes
+    /// the deployment out: the gateway sends its traffic to its native spillover deployment
+    /// (what a team without PTUs would route to), or drops the backend when it has none.
+    /// None when no backend is left. Sizes are not checked against the SKU's rule here (the
+    /// planner only proposes valid ones).
+    pub fn with_capacities(&self, sizes: &[(usize, u32)]) -> Option<Topology> {
+        let mut t = self.clone();
+        for &(d, cap) in sizes {
+            let dep = &mut t.deployments[d];
+            let (
+                Some(p),
+                Admission::Provisioned {
+                    bucket_s,
+                    deployment_type,
+                    ..
+                },
+            ) = (dep.model.ptu, &dep.admission)
+            else {
+                continue;
+            };
+            dep.admission = Admission::provisioned(&p, *deployment_type, cap, *bucket_s);
+            dep.capacity = cap;
+            if cap > 0 {
+                continue;
+            }
+            let spill = dep.spillover;
+            let backends = &mut t.gateway.backends;
+            if let Some(i) = backends.iter().position(|b| b.deployment == d) {
+                match spill {
+                    Some(s) if !backends.iter().any(|b| b.deployment == s) => {
+                        backends[i].deployment = s;
+                    }
+                    _ => {
+                        backends.remove(i);
+                    }
+                }
+            }
+        }
+        (!t.gateway.backends.is_empty()).then_some(t)
+    }
+
+    /// The topology with every provisioned deployment's burst tolerance set to `bucket_s`.
+    pub fn with_bucket_s(&self, bucket_s: f64) -> Topology {
+        let mut t = self.clone();
+        for dep in &mut t.deployments {
+            if let (
+                Some(p),
+                Admission::Provisioned {
+                    ptu,
+                    deployment_type,
+                    ..
+                },
+            ) = (dep.model.ptu, &dep.admission)
+            {
+                dep.admission = Admission::provisioned(&p, *deployment_type, *ptu, bucket_s);
+            }
+        }
+        t
     }
 
     /// The gateway's backend for deployment `d`, if any.

@@ -3,6 +3,7 @@
 
 mod count;
 mod models;
+mod plan;
 mod profile;
 mod simulate;
 

@@ -294,3 +294,176 @@ fn token_limit_key_comes_from_the_trace() {
         "tripling the chat log pushes tenants over 40K TPM"
     );
 }
+
+/// A one-deployment topology of 1K TPM (one request per 10-s window) with `client`.
+fn tiny(client: &str) -> String {
+    format!(
+        "[[region]]\nname = \"r\"\nrtt_ms = 30\n[[deployment]]\nname = \"d\"\nregion = \"r\"\nmodel = \"gpt-4o\"\nsku = \"GlobalStandard\"\ncapacity = 1\n[gateway]\npolicy = \"priority\"\nbackends = [ {{ deployment = \"d\", priority = 1 }} ]\n[client]\n{client}\n"
+    )
+}
+
+#[test]
+fn timeout_shorter_than_the_answer_after_a_429_ends_and_counts_each_request_once() {
+    // Field reports: this ran for ever at 1.8 GB; two requests 1 ms apart came out as
+    // "arrived 2, succeeded 1, failed 2".
+    let (_d1, topo) = temp_file("t.toml", &tiny("timeout_s = 0.5\nmax_retries = 2"));
+    let (_d2, one) = temp_file(
+        "one.csv",
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:00.0000000,100,10\n",
+    );
+    let out = spillway()
+        .args([
+            "simulate",
+            "-t",
+            topo.to_str().unwrap(),
+            "--trace",
+            one.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out.stdout);
+    assert_eq!(v["arrived"], 1);
+    assert_eq!(v["failed"], 1);
+    let (_d3, topo) = temp_file("t.toml", &tiny("timeout_s = 5\nmax_retries = 1"));
+    let (_d4, two) = temp_file(
+        "two.csv",
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:00.0000000,100,10\n2023-11-16 18:00:00.0010000,100,800\n",
+    );
+    let out = spillway()
+        .args([
+            "simulate",
+            "-t",
+            topo.to_str().unwrap(),
+            "--trace",
+            two.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let v = json(&out.stdout);
+    assert_eq!(v["arrived"], 2);
+    assert_eq!(
+        v["succeeded"].as_u64().unwrap() + v["failed"].as_u64().unwrap(),
+        2
+    );
+}
+
+#[test]
+fn every_bundled_trace_is_conserved_through_every_sample_topology() {
+    for topo in ["ptu-spillover", "apim-priority", "apim-pool", "litellm"] {
+        for trace in [
+            "samples/AzureLLMInferenceTrace_conv_2023.csv",
+            "samples/chat-log.jsonl.gz",
+            "tests/fixtures/traces/mooncake_first200.jsonl",
+        ] {
+            let out = simulate(&[
+                "-t",
+                &path(&format!("samples/topology-{topo}.toml")),
+                "--trace",
+                &path(trace),
+                "--format",
+                "json",
+            ]);
+            assert!(
+                out.status.success(),
+                "{topo} {trace}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v = json(&out.stdout);
+            assert_eq!(
+                v["arrived"].as_u64().unwrap(),
+                v["succeeded"].as_u64().unwrap() + v["failed"].as_u64().unwrap(),
+                "{topo} {trace}"
+            );
+        }
+    }
+}
+
+#[test]
+fn absurd_topology_values_are_refused_naming_table_and_field() {
+    let base = std::fs::read_to_string(repo("samples/topology-ptu-spillover.toml")).unwrap();
+    let cases: [(&str, &str, &[&str]); 6] = [
+        (
+            "instances = 1",
+            "instances = 100000000",
+            &["[gateway]", "instances"],
+        ),
+        (
+            "rtt_ms = 30",
+            "rtt_ms = 1e12",
+            &["[[region]] 1 (swedencentral)", "rtt_ms"],
+        ),
+        (
+            "timeout_s = 100",
+            "timeout_s = 1.8e13",
+            &["[client]", "timeout_s"],
+        ),
+        (
+            "max_s = 8",
+            "max_s = 0.1",
+            &["[client] backoff", "max_s", "base_s"],
+        ),
+        (
+            "priority = 1 }",
+            "priority = 0 }",
+            &["backends[0]", "priority"],
+        ),
+        (
+            "capacity = 250",
+            "capacity = -5",
+            &["[[deployment]] 1 (ptu-swedencentral)", "capacity", "-5"],
+        ),
+    ];
+    for (from, to, wants) in cases {
+        assert!(base.contains(from), "{from}");
+        let (_d, p) = temp_file("t.toml", &base.replacen(from, to, 1));
+        let out = spillway()
+            .args([
+                "simulate",
+                "-t",
+                p.to_str().unwrap(),
+                "--synthetic",
+                "rate=1/s,prompt=10,completion=1,duration=1m",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{to}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for w in wants {
+            assert!(err.contains(w), "{to}: {err} should name {w}");
+        }
+    }
+    // A 9 MB name is cut in the message.
+    let (_d, p) = temp_file(
+        "t.toml",
+        &base.replace(
+            "name = \"eastus\"",
+            &format!("name = \"{}\"", "x".repeat(9_000_000)),
+        ),
+    );
+    let out = spillway()
+        .args([
+            "simulate",
+            "-t",
+            p.to_str().unwrap(),
+            "--synthetic",
+            "rate=1/s,prompt=10,completion=1,duration=1m",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stderr.len() < 1_000,
+        "{} bytes of error",
+        out.stderr.len()
+    );
+}
