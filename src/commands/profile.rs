@@ -218,6 +218,63 @@ impl GroupJson {
     }
 }
 
+/// PTUs a model's traffic needs by the capacity calculator's formula: PTU-weighted TPM ÷ input
+/// TPM per PTU, at the p99 and the peak minute, rounded up to each provisioned type's
+/// increment (at least its minimum).
+#[derive(Serialize)]
+struct PtuNeed {
+    model: String,
+    input_tpm_per_ptu: f64,
+    p99_raw: f64,
+    peak_raw: f64,
+    /// Global and Data Zone provisioned (same minimum and increment).
+    global_p99: u32,
+    global_peak: u32,
+    regional_p99: u32,
+    regional_peak: u32,
+}
+
+/// The PTU need of each model whose traffic the profile can tell apart: the one model of a
+/// single-model trace, or each model group of `--by model`.
+fn ptu_needs(
+    summary: &IngestSummary,
+    p: &Profile,
+    catalog: &crate::catalog::Catalog,
+) -> Vec<PtuNeed> {
+    use crate::catalog::PtuType;
+    let need = |name: &str, w: &crate::profile::RateStats| -> Option<PtuNeed> {
+        let m = catalog.model(name)?;
+        let ptu = m.ptu?;
+        // Rates are per minute whatever the window.
+        let (p99, peak) = (w.p99 / ptu.input_tpm_per_ptu, w.max / ptu.input_tpm_per_ptu);
+        let g = ptu.size_rule(PtuType::Global);
+        let r = ptu.size_rule(PtuType::Regional);
+        Some(PtuNeed {
+            model: m.name.clone(),
+            input_tpm_per_ptu: ptu.input_tpm_per_ptu,
+            p99_raw: p99,
+            peak_raw: peak,
+            global_p99: g.round_up(p99),
+            global_peak: g.round_up(peak),
+            regional_p99: r.round_up(p99),
+            regional_peak: r.round_up(peak),
+        })
+    };
+    if let [only] = summary.models.as_slice()
+        && let Some(w) = &p.overall.ptu_weighted_tpm
+    {
+        return need(only, w).into_iter().collect();
+    }
+    let Some(k) = summary.dims.iter().position(|d| d == "model") else {
+        return Vec::new();
+    };
+    p.groups
+        .iter()
+        .filter(|g| g.key.len() == summary.dims.len())
+        .filter_map(|g| need(&g.key[k].1, g.ptu_weighted_tpm.as_ref()?))
+        .collect()
+}
+
 /// The JSON document of `profile --format json`.
 #[derive(Serialize)]
 struct ProfileJson<'a> {
@@ -239,6 +296,7 @@ struct ProfileJson<'a> {
     unknown_models: &'a std::collections::BTreeMap<String, u64>,
     files: &'a [crate::ingest::FileSummary],
     groups: Vec<GroupJson>,
+    ptu_need: Vec<PtuNeed>,
     notes: Vec<String>,
 }
 
@@ -321,7 +379,11 @@ fn render(
     p: &Profile,
 ) -> anyhow::Result<()> {
     let rel = p.relative_time;
-    let notes = notes(summary, p, &ctx.catalog);
+    let mut notes = notes(summary, p, &ctx.catalog);
+    let needs = ptu_needs(summary, p, &ctx.catalog);
+    if needs.is_empty() && summary.models.len() > 1 {
+        notes.push("several models: profile --by model for each one's PTU need".into());
+    }
     let out = &mut *ctx.out;
     let rate_unit = if p.window_s == 60.0 {
         "per minute".to_string()
@@ -357,6 +419,7 @@ fn render(
                 unknown_models: &summary.unknown_models,
                 files: &summary.files,
                 groups: p.groups.iter().map(|g| GroupJson::new(g, rel)).collect(),
+                ptu_need: needs,
                 notes,
             };
             output::write_json(out, &doc)?;
@@ -390,6 +453,42 @@ fn render(
             if !p.groups.is_empty() {
                 writeln!(out, "\nby {}", summary.dims.join(", "))?;
                 output::write_table(out, &group_table(&p.groups, rel))?;
+            }
+            if !needs.is_empty() {
+                writeln!(
+                    out,
+                    "\nPTU need by the capacity calculator's formula (PTU-weighted TPM ÷ TPM per PTU, rounded up to the increment); `spillway plan` sizes it with the simulator:"
+                )?;
+                let mut t = output::table(
+                    &[
+                        "model",
+                        "TPM per PTU",
+                        "p99 minute",
+                        "peak minute",
+                        "Global / Data Zone: p99 · peak",
+                        "Regional: p99 · peak",
+                    ],
+                    &[false, true, true, true, true, true],
+                );
+                for n in &needs {
+                    t.add_row(vec![
+                        n.model.clone(),
+                        thousands_f(n.input_tpm_per_ptu, 0),
+                        format!("{:.1} PTU", n.p99_raw),
+                        format!("{:.1} PTU", n.peak_raw),
+                        format!(
+                            "{} · {}",
+                            thousands(n.global_p99 as u64),
+                            thousands(n.global_peak as u64)
+                        ),
+                        format!(
+                            "{} · {}",
+                            thousands(n.regional_p99 as u64),
+                            thousands(n.regional_peak as u64)
+                        ),
+                    ]);
+                }
+                output::write_table(out, &t)?;
             }
             for n in &notes {
                 writeln!(out, "note: {n}")?;

@@ -51,7 +51,10 @@ fn bundled_trace_recommendation_meets_the_service_level_and_beats_the_calculator
     assert!(rec["failure_rate"].as_f64().unwrap() <= 0.001);
     assert_eq!(rec["deployments"][0]["name"], "ptu-swedencentral");
     let cap = rec["deployments"][0]["capacity"].as_u64().unwrap();
-    assert!(cap == 0 || (cap >= 15 && cap.is_multiple_of(5)), "{cap} PTU");
+    assert!(
+        cap == 0 || (cap >= 15 && cap.is_multiple_of(5)),
+        "{cap} PTU"
+    );
     // Both baselines are in the sweep, simulated and costed like any candidate.
     let calc = &v["calculator"];
     assert!(calc["ptu_peak"][0].as_u64().unwrap() >= calc["ptu_p99"][0].as_u64().unwrap());

@@ -484,3 +484,26 @@ fn table_output_names_window_and_idle_minutes() {
                 .and(predicate::str::contains("tokens (TPM)")),
         );
 }
+
+#[test]
+fn profile_gives_the_calculator_ptu_need_per_model() {
+    let out = spillway()
+        .args([
+            "profile",
+            &repo("samples/AzureLLMInferenceTrace_conv_2023.csv")
+                .display()
+                .to_string(),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let v = crate::json(&out.stdout);
+    let need = &v["ptu_need"][0];
+    assert_eq!(need["model"], "gpt-4o");
+    // Peak PTU-weighted TPM 998,809 ÷ 2,500 = 399.5 → 400 (Global, steps of 5).
+    assert!((need["peak_raw"].as_f64().unwrap() - 399.5).abs() < 0.1);
+    assert_eq!(need["global_peak"], 400);
+    assert_eq!(need["regional_peak"], 400);
+    assert!(need["global_p99"].as_u64().unwrap() <= 400);
+}
