@@ -80,6 +80,15 @@ pub enum Command {
         spillway plan -t ours.toml --trace week.csv --growth 1.5 --cache-hit-rate 0.3 --format json\n  \
         spillway plan -t ours.toml --trace week.csv --as-model gpt-4.1 --budget 8000")]
     Plan(PlanArgs),
+    /// FinOps FOCUS 1.2 cost export: every request priced where it was served (pay-as-you-go
+    /// list prices, or a simulated topology with its PTU reservations amortized and shown back
+    /// by tenant), per hour, day or month, reconciled to the cent.
+    #[command(after_help = "Examples:\n  \
+        spillway cost samples/chat-log.jsonl.gz --by tenant,model --period day --out costs.csv\n  \
+        spillway cost samples/chat-log.jsonl.gz -t samples/topology-apim-priority.toml --by tenant --period hour --out costs.csv\n  \
+        spillway cost logs/*.jsonl.gz --sku DataZoneStandard --period month --format json\n  \
+        spillway cost batch-output.jsonl --batch --by model --out costs.parquet")]
+    Cost(CostArgs),
     /// List the model catalog: encodings, context windows, PTU throughput, quotas and prices.
     #[command(
         after_help = "Examples:\n  spillway models\n  spillway models --format json\n  spillway --catalog ours.toml models --format csv"
@@ -395,7 +404,8 @@ pub struct PlanArgs {
     #[arg(long, value_name = "TOKENS", default_value_t = 0)]
     pub overlap: u32,
 
-    /// Skip the sensitivity sweeps (burst tolerance, max_tokens rule).
+    /// Skip the what-if re-simulations: the sensitivity sweeps (burst tolerance, max_tokens
+    /// rule) and the PTUs truncated prompts would need (their token and dollar savings stay).
     #[arg(long)]
     pub no_sensitivity: bool,
 
@@ -403,6 +413,86 @@ pub struct PlanArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+/// Charge period of a cost export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PeriodArg {
+    Hour,
+    Day,
+    Month,
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// Logs or traces (any format `profile` reads).
+    #[arg(value_name = "LOG", required = true)]
+    pub logs: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Topology: the traffic is simulated through it and each request costed where it was
+    /// served; PTU reservations are amortized and shown back. Without one, every request is
+    /// priced at the pay-as-you-go list price of its model and --sku.
+    #[arg(short, long, value_name = "FILE")]
+    pub topology: Option<PathBuf>,
+
+    /// Charge period of the rows.
+    #[arg(long, value_enum, default_value_t = PeriodArg::Day)]
+    pub period: PeriodArg,
+
+    /// Split the rows by: deployment (with a topology), model, or any log field (comma-separated;
+    /// dotted paths reach into JSON objects). Each becomes an x_ column (tenant: x_TenantId).
+    #[arg(long, value_name = "FIELD", value_delimiter = ',')]
+    pub by: Vec<String>,
+
+    /// Pay-as-you-go SKU whose prices apply without a topology.
+    #[arg(long, value_name = "SKU", default_value = "GlobalStandard")]
+    pub sku: String,
+
+    /// Price at the batch discount (GlobalBatch / DataZoneBatch) instead, without a topology.
+    #[arg(long)]
+    pub batch: bool,
+
+    /// How the topology's PTUs are bought: hourly, or a 1-month or 1-year reservation (paid
+    /// monthly), amortized over the month's hours.
+    #[arg(long, value_enum, default_value_t = ReservationArg::Monthly)]
+    pub reservation: ReservationArg,
+
+    /// Completion budget charged at admission in the simulation (as `simulate`).
+    #[arg(long, value_name = "RULE", default_value = "model-default", value_parser = parse_estimate)]
+    pub max_tokens_estimate: MaxTokensEstimate,
+
+    /// Seed of the simulation's random choices.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Write the FOCUS rows to FILE.csv or FILE.parquet.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// FOCUS BillingAccountId (and Name) of the rows.
+    #[arg(long, value_name = "ID", default_value = "spillway-estimate")]
+    pub billing_account: String,
+    #[arg(long, value_name = "NAME", default_value = "spillway estimate")]
+    pub billing_account_name: String,
+
+    /// Azure subscription (FOCUS SubAccountId / Name) and resource group of the deployments.
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value = "00000000-0000-0000-0000-000000000000"
+    )]
+    pub subscription: String,
+    #[arg(long, value_name = "NAME", default_value = "spillway estimate")]
+    pub subscription_name: String,
+    #[arg(long, value_name = "NAME", default_value = "rg-openai")]
+    pub resource_group: String,
+
+    /// Summary format on stdout (table or json).
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
 }

@@ -11,6 +11,7 @@ pub mod alloc;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod cost;
 pub mod ingest;
 pub mod output;
 pub mod plan;

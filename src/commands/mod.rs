@@ -2,6 +2,7 @@
 //! configuration (failing fast with the flag to fix), calls the domain modules, and renders the
 //! result to stdout. [`run`] dispatches with one `match`.
 
+pub mod cost;
 pub mod count;
 pub mod models;
 pub mod plan;
@@ -71,6 +72,7 @@ pub fn run_with(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Profile(args) => profile::run(&mut ctx, args),
         Command::Simulate(args) => simulate::run(&mut ctx, args),
         Command::Plan(args) => plan::run(&mut ctx, args),
+        Command::Cost(args) => cost::run(&mut ctx, args),
     }
 }
 

@@ -17,7 +17,7 @@ use crate::catalog::{HOURS_PER_MONTH, PriceQuote, Reservation};
 use crate::cli::{PlanArgs, ReportFormat};
 use crate::output::{self, duration, share, thousands, thousands_f, usd};
 use crate::plan::advice::{self, BreakEven, Calculator, ChunkPlan, OverLimit, QuotaNeed};
-use crate::plan::{Candidate, Scenario, Search, ServiceLevel, search};
+use crate::plan::{Candidate, Mix, Scenario, Search, ServiceLevel, reservation_mix, search};
 use crate::sim::topology::{Admission, ParseOptions, defaults};
 use crate::sim::workload::MaxTokensEstimate;
 use crate::sim::{SimOptions, SimRequest, Topology};
@@ -32,6 +32,8 @@ const CACHE_STEP: u32 = 128;
 const BUCKETS_S: [f64; 3] = [10.0, 30.0, 60.0];
 /// The percentile clients would set max_tokens to in the sensitivity and max_tokens advice.
 const MAX_TOKENS_PCT: f64 = 0.99;
+/// The reservation mix needs the hour-of-day profile of at least one whole day.
+const MIX_MIN_SPAN_US: i64 = 24 * 3_600_000_000;
 /// Truncation points of the token-budget advice.
 const TRUNCATE_AT: [(f64, &str); 3] = [(0.90, "p90"), (0.95, "p95"), (0.99, "p99")];
 
@@ -311,6 +313,7 @@ struct Doc<'a> {
     scaling: Scaling,
     candidates: &'a [Candidate],
     quota: Vec<QuotaNeed>,
+    reservation_mix: Option<Mix>,
     sensitivity: Vec<SensitivityRow>,
     token_budget: Option<TokenBudget>,
     traffic: advice::TrafficStats,
@@ -545,6 +548,14 @@ pub fn run(ctx: &mut Context<'_>, args: PlanArgs) -> anyhow::Result<ExitStatus> 
         }
     }
 
+    let mix = match &rec {
+        Some(c) if span_us >= MIX_MIN_SPAN_US => {
+            counter.stage("reservation mix:");
+            reservation_mix(&sc, c, &tick)?
+        }
+        _ => None,
+    };
+
     counter.stage("token budgets:");
     let token_budget = token_budget(&cfg, &sc, rec.as_ref(), &reqs, set_to, ptu_if_set, &tick)?;
     counter.finish();
@@ -592,13 +603,50 @@ pub fn run(ctx: &mut Context<'_>, args: PlanArgs) -> anyhow::Result<ExitStatus> 
     let moved: Vec<&SensitivityRow> = sensitivity.iter().filter(|r| r.moves).collect();
     if !moved.is_empty() {
         notes.push(format!(
-            "the answer moves with an assumption spillway cannot read from a price list ({}): see the sensitivity table; `spillway calibrate` against your own 429 logs settles it.",
+            "the answer moves with an assumption spillway cannot read from a price list ({}): see the sensitivity table, and compare with the 429s and utilisation your own deployment shows (Azure Monitor: Provisioned-managed Utilization V2) to settle it.",
             moved
                 .iter()
                 .map(|r| r.assumption.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
+    }
+    if let (Some(r), Some(z)) = (&rec, &all_payg.no_ptu)
+        && all_payg.monthly_cost_usd < r.monthly_cost_usd
+        && !z.meets
+    {
+        let (rpm, tpm) = advice::standard_peak(&reqs, first.default_max_tokens);
+        let rpm_per_1000 = first.model.standard.rpm_per_1000_tpm;
+        let tpm_for_rpm = (rpm as f64 / rpm_per_1000 * 1000.0).ceil() as u64;
+        let need = tpm.max(tpm_for_rpm).div_ceil(1000) * 1000;
+        notes.push(format!(
+            "all pay-as-you-go would cost {}/month, {}/month less than the recommendation, if the pay-as-you-go quota took the whole peak: this topology's quota fails {} without PTUs. The busiest minute asks {} TPM as Azure's counter counts it (prompt + max_tokens) and {} RPM: about {} TPM of {} {} quota (in one region, or spread over the gateway's regions) would serve it without PTUs.",
+            usd(all_payg.monthly_cost_usd),
+            usd(r.monthly_cost_usd - all_payg.monthly_cost_usd),
+            share(z.failed, z.arrived),
+            thousands(tpm),
+            thousands(rpm),
+            thousands(need),
+            first.model.name,
+            spill_sku
+        ));
+    }
+    if span_us < MIX_MIN_SPAN_US {
+        notes.push(format!(
+            "no reservation mix: the traffic spans {}; a base reservation plus hourly PTUs in the busy hours needs at least one whole day's hour-of-day profile",
+            duration(span_us)
+        ));
+    } else if mix.is_none() && rec.as_ref().is_some_and(|c| c.total_ptu() > 0) {
+        notes.push(
+            "no reservation mix: every hour of the day has a minute that needs the recommended size (or several deployments are sized): one size all day".into(),
+        );
+    } else if let Some(m) = &mix {
+        notes.push(
+            "the reservation mix resizes the deployment at the hour: Azure bills PTUs above the reservation by the hour, and capacity released at night is not guaranteed to come back in the morning (provisioned-throughput-onboarding)".into(),
+        );
+        if !m.meets {
+            notes.push("no reservation mix met the service level: keep one size".into());
+        }
     }
     for q in quota.iter().filter(|q| q.short) {
         notes.push(quota_warning(q));
@@ -639,6 +687,7 @@ pub fn run(ctx: &mut Context<'_>, args: PlanArgs) -> anyhow::Result<ExitStatus> 
         },
         candidates: &result.candidates,
         quota,
+        reservation_mix: mix,
         sensitivity,
         token_budget,
         traffic: stats,
@@ -774,7 +823,7 @@ fn token_budget(
         .map(|(_, cap)| {
             let cap = *cap;
             match rec {
-                Some(c) if reqs.iter().any(|r| r.prompt > cap) => {
+                Some(c) if cfg.sensitivity && reqs.iter().any(|r| r.prompt > cap) => {
                     let t = advice::truncated(reqs, cap);
                     let sc2 = Scenario {
                         reqs: &t,
@@ -782,8 +831,8 @@ fn token_budget(
                     };
                     smallest_meeting(&sc2, &c.capacities, progress)
                 }
-                Some(c) => Ok(Some(c.capacities.clone())),
-                None => Ok(None),
+                Some(c) if !reqs.iter().any(|r| r.prompt > cap) => Ok(Some(c.capacities.clone())),
+                _ => Ok(None),
             }
         })
         .collect();
@@ -1044,9 +1093,10 @@ fn render(
             "per month",
             "failed",
             "p99",
-            "saving of the recommendation",
+            "meets the service level",
+            "the recommendation saves",
         ],
-        &[false, true, true, true, true, true],
+        &[false, true, true, true, true, false, true],
     );
     let rec = result.recommended.map(|i| &result.candidates[i]);
     let row = |name: &str, c: Option<&Candidate>, saving: Option<f64>| -> Vec<String> {
@@ -1057,6 +1107,11 @@ fn render(
                 usd(c.monthly_cost_usd),
                 share(c.failed, c.arrived),
                 duration((c.p99_latency_ms * 1e3) as i64),
+                if c.meets {
+                    "yes".into()
+                } else {
+                    format!("no ({})", c.misses.join(", "))
+                },
                 saving.map_or("–".into(), |s| format!("{}/month", usd(s))),
             ],
             None => vec![
@@ -1065,6 +1120,7 @@ fn render(
                 "–".into(),
                 "–".into(),
                 "–".into(),
+                "no backend left".into(),
                 "–".into(),
             ],
         }
@@ -1096,6 +1152,7 @@ fn render(
         usd(doc.all_payg.monthly_cost_usd),
         "0.0%".into(),
         "–".into(),
+        "if the quota takes the peak".into(),
         doc.savings
             .vs_all_payg_usd
             .map_or("–".into(), |s| format!("{}/month", usd(s))),
@@ -1222,6 +1279,31 @@ fn render(
         writeln!(out)?;
     }
 
+    if let Some(m) = &doc.reservation_mix {
+        writeln!(
+            out,
+            "Reservation mix: {} PTU on a {} all day, plus hourly PTUs in the busy hours (UTC): {}/month, {} failed — {} one size of {} PTU ({}/month) by {}/month.",
+            thousands(m.base as u64),
+            cfg.reservation.name(),
+            usd(m.monthly_cost_usd),
+            share(m.failed, m.arrived),
+            if m.saving_usd > 0.0 {
+                "beats"
+            } else {
+                "does not beat"
+            },
+            thousands(m.single as u64),
+            usd(m.single_monthly_usd),
+            usd(m.saving_usd.abs())
+        )?;
+        writeln!(
+            out,
+            "  schedule (PTU by UTC hour): {}",
+            schedule_text(&m.schedule, m.base)
+        )?;
+        writeln!(out)?;
+    }
+
     if !doc.sensitivity.is_empty() {
         writeln!(
             out,
@@ -1339,6 +1421,35 @@ fn render(
         writeln!(out, "note: {n}")?;
     }
     Ok(())
+}
+
+/// "00–06 40 · 07–09 120 · …": runs of equal hours, the base hours marked.
+fn schedule_text(s: &[u32; 24], base: u32) -> String {
+    let mut parts = Vec::new();
+    let mut h = 0;
+    while h < 24 {
+        let mut e = h;
+        while e + 1 < 24 && s[e + 1] == s[h] {
+            e += 1;
+        }
+        let hours = if e == h {
+            format!("{h:02}:00")
+        } else {
+            format!("{h:02}:00–{e:02}:59")
+        };
+        let what = if s[h] == base {
+            format!("{} (base)", thousands(s[h] as u64))
+        } else {
+            format!(
+                "{} (+{} hourly)",
+                thousands(s[h] as u64),
+                thousands((s[h] - base) as u64)
+            )
+        };
+        parts.push(format!("{hours} {what}"));
+        h = e + 1;
+    }
+    parts.join(" · ")
 }
 
 fn be_text(x: f64) -> String {

@@ -12,7 +12,7 @@ use super::workload::{self, Traffic, WorkloadConfig};
 use super::{Context, ExitStatus};
 use crate::catalog::Reservation;
 use crate::cli::{ReportFormat, SimulateArgs};
-use crate::ingest::time::format_utc;
+use crate::ingest::time::{format_time, format_utc};
 use crate::output::{self, duration, pct, share, thousands, thousands_f, usd};
 use crate::sim::topology::{Admission, defaults};
 use crate::sim::{SimOptions, SimReport, Topology};
@@ -98,8 +98,8 @@ pub fn run(ctx: &mut Context<'_>, args: SimulateArgs) -> anyhow::Result<ExitStat
         SimOptions {
             seed: cfg.workload.seed,
             timeline: cfg.timeline.is_some(),
-            record: false,
             reservation: cfg.reservation,
+            ..SimOptions::seeded(cfg.workload.seed)
         },
     )?;
     if let Some((path, parquet)) = &cfg.timeline {
@@ -141,16 +141,24 @@ pub(crate) fn report_notes(topo: &Topology, r: &SimReport) -> Vec<String> {
             defaults::BUCKET_S
         ));
     }
-    let over: Vec<String> = r
-        .deployments
-        .iter()
-        .filter(|d| d.provisioned && d.utilisation_max > 1.0)
-        .map(|d| format!("{} max {}", d.name, pct(d.utilisation_max)))
-        .collect();
-    if !over.is_empty() {
+    let over = |provisioned: bool| -> Vec<String> {
+        r.deployments
+            .iter()
+            .filter(|d| d.provisioned == provisioned && d.utilisation_max > 1.0)
+            .map(|d| format!("{} max {}", d.name, pct(d.utilisation_max)))
+            .collect()
+    };
+    let (ptu_over, std_over) = (over(true), over(false));
+    if !ptu_over.is_empty() {
         notes.push(format!(
             "utilisation above 100% ({}): a request admitted just below 100% is charged its whole estimate, so bursts take the bucket over it (Azure: \"bursts just over 100% may be permitted\"); it drains back at the PTUs' rate and nothing more is admitted until it is below 100%.",
-            over.join(", ")
+            ptu_over.join(", ")
+        ));
+    }
+    if !std_over.is_empty() {
+        notes.push(format!(
+            "pay-as-you-go utilisation above 100% ({}): the trailing minute's prompt + max_tokens estimates over the TPM limit; the request that crosses the limit is admitted, and each 10-s RPM window and minute counter starts afresh, so a minute can count more than its limit.",
+            std_over.join(", ")
         ));
     }
     if r.failures.timeout > 0 || r.timed_out_attempts > 0 {
@@ -253,12 +261,18 @@ fn render(
                 ),
                 None => String::new(),
             };
+            let rel = traffic.summary.as_ref().is_some_and(|s| s.relative_time);
             writeln!(
                 out,
-                "{} → {} ({}){read}\n",
-                format_utc(r.start_us),
-                format_utc(r.end_us),
-                duration(r.end_us - r.start_us)
+                "{} → {} ({}){read}{}\n",
+                format_time(r.start_us, rel),
+                format_time(r.end_us, rel),
+                duration(r.end_us - r.start_us),
+                if rel {
+                    " · times relative to the trace's start (--start anchors them)"
+                } else {
+                    ""
+                }
             )?;
             output::write_table(out, &outcome_table(topo, r))?;
             output::write_table(out, &deployment_table(r))?;

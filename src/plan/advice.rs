@@ -279,6 +279,23 @@ pub fn quota(topo: &Topology, r: &SimReport) -> Vec<QuotaNeed> {
     out.into_iter().map(|(_, q)| q).collect()
 }
 
+/// What a Standard deployment's counters would see if it took all of `reqs`: the busiest
+/// minute's requests, and tokens as the TPM counter counts them (prompt + the max_tokens
+/// charged: the request's own, the estimate, or `default_budget` when it sent none).
+pub fn standard_peak(reqs: &[SimRequest], default_budget: Option<u32>) -> (u64, u64) {
+    let m = per_minute(reqs, |r| {
+        let budget = match r.budget {
+            crate::sim::Budget::ModelDefault => default_budget.unwrap_or(r.completion),
+            _ => r.max_tokens,
+        };
+        r.prompt as u64 + budget as u64
+    });
+    (
+        m.iter().map(|x| x.0).max().unwrap_or(0),
+        m.iter().map(|x| x.1).max().unwrap_or(0),
+    )
+}
+
 /// Prompts over a limit.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct OverLimit {

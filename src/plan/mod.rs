@@ -452,6 +452,134 @@ pub fn search(
     })
 }
 
+/// A reserved base plus hourly PTUs in the busy hours of the day, for one sized deployment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mix {
+    /// PTUs on the reservation, all day.
+    pub base: u32,
+    /// PTUs deployed by UTC hour of day (base + hourly top-up).
+    pub schedule: [u32; 24],
+    pub monthly_cost_usd: f64,
+    pub ptu_monthly_usd: f64,
+    pub payg_monthly_usd: f64,
+    pub arrived: u64,
+    pub failed: u64,
+    pub failure_rate: f64,
+    pub meets: bool,
+    /// The single size it is compared with, and what the mix saves per month against it
+    /// (negative: the single size is cheaper).
+    pub single: u32,
+    pub single_monthly_usd: f64,
+    pub saving_usd: f64,
+}
+
+/// The busiest minute's PTU-weighted tokens per UTC hour of day, over all days.
+fn hourly_load(reqs: &[SimRequest], output_weight: f64) -> [f64; 24] {
+    let mut per_minute: HashMap<i64, f64> = HashMap::new();
+    for r in reqs {
+        let w = (r.prompt - r.cached.min(r.prompt)) as f64 + output_weight * r.completion as f64;
+        *per_minute.entry(r.t_us.div_euclid(60_000_000)).or_default() += w;
+    }
+    let mut load = [0f64; 24];
+    for (m, w) in per_minute {
+        let h = (m.div_euclid(60)).rem_euclid(24) as usize;
+        load[h] = load[h].max(w);
+    }
+    load
+}
+
+/// Proposes a reserved base plus hourly top-ups for the single sized deployment of `sc`, from
+/// the trace's hour-of-day profile, and checks it in the simulator. The schedule follows each
+/// hour's busiest minute, scaled so that the busiest hour gets the recommended single size
+/// `rec`; the base is the one that makes the schedule cheapest (PTUs on the reservation, the
+/// rest at the hourly price for the hours it runs, 730 ÷ 24 times a month). When the schedule
+/// misses the service level, the hourly needs are raised (×1.15, ×1.3, … ×2) and it is tried
+/// again. None when there is nothing to mix (several sized deployments, no PTU, no price, or
+/// every hour of the day needing the single size).
+pub fn reservation_mix(
+    sc: &Scenario<'_>,
+    rec: &Candidate,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Option<Mix>, SimError> {
+    let ([d], [single]) = (sc.sized, rec.capacities.as_slice()) else {
+        return Ok(None);
+    };
+    let (d, single) = (*d, *single);
+    let dep = &sc.topo.deployments[d];
+    let (Some(p), Some(price)) = (dep.model.ptu, dep.ptu_price.as_ref()) else {
+        return Ok(None);
+    };
+    if single == 0 {
+        return Ok(None);
+    }
+    let rule = sc.rule(0);
+    let load = hourly_load(sc.reqs, p.output_weight);
+    let top = load.iter().copied().fold(0.0, f64::max);
+    if top <= 0.0 {
+        return Ok(None);
+    }
+    let reserved = sc.reservation.per_ptu_hour(price) * HOURS_PER_MONTH;
+    let hourly = Reservation::Hourly.per_ptu_hour(price) * HOURS_PER_MONTH / 24.0;
+    let other_ptu = rec.ptu_monthly_usd - reserved * single as f64;
+    let mut last = None;
+    for inflate in [1.0, 1.15, 1.3, 1.5, 1.75, 2.0] {
+        let need: Vec<u32> = load
+            .iter()
+            .map(|&l| rule.round_up(single as f64 * l / top * inflate).min(single))
+            .collect();
+        if need.iter().all(|&n| n == single) {
+            // Every hour needs the single size: nothing to mix.
+            break;
+        }
+        // The base that makes the schedule cheapest.
+        let (base, ptu_cost) = sizes_up_to(rule, single)
+            .into_iter()
+            .map(|b| {
+                let top_up: u32 = need.iter().map(|&n| n.max(b).max(rule.min) - b).sum();
+                (b, b as f64 * reserved + top_up as f64 * hourly)
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+            .unwrap_or((single, single as f64 * reserved));
+        let mut schedule = [0u32; 24];
+        for (h, s) in schedule.iter_mut().enumerate() {
+            *s = need[h].max(base).max(rule.min);
+        }
+        let t = sc.topo.with_schedule(d, schedule);
+        let r = crate::sim::run(
+            &t,
+            sc.reqs,
+            SimOptions {
+                reservation: sc.reservation,
+                ..SimOptions::seeded(sc.seed)
+            },
+        )?;
+        progress(1);
+        let c = sc.candidate(&[single], &r);
+        let ptu_monthly = ptu_cost + other_ptu;
+        let monthly = ptu_monthly + c.payg_monthly_usd;
+        let mix = Mix {
+            base,
+            schedule,
+            monthly_cost_usd: monthly,
+            ptu_monthly_usd: ptu_monthly,
+            payg_monthly_usd: c.payg_monthly_usd,
+            arrived: c.arrived,
+            failed: c.failed,
+            failure_rate: c.failure_rate,
+            meets: c.meets,
+            single,
+            single_monthly_usd: rec.monthly_cost_usd,
+            saving_usd: rec.monthly_cost_usd - monthly,
+        };
+        let meets = mix.meets;
+        last = Some(mix);
+        if meets {
+            break;
+        }
+    }
+    Ok(last)
+}
+
 /// The PTUs of a provisioned deployment's admission (0 for Standard ones).
 pub fn ptu_of(topo: &Topology, d: usize) -> u32 {
     match topo.deployments[d].admission {

@@ -108,3 +108,49 @@ fn growth_never_lowers_the_recommendation_and_cache_hits_never_raise_it() {
     assert!(g >= b, "growth: {g:?} < {b:?}");
     assert!(c <= b, "cache hits: {c:?} > {b:?}");
 }
+
+#[test]
+fn a_trace_with_idle_nights_and_a_short_peak_is_cheaper_on_a_base_plus_hourly_top_ups() {
+    // Three days: 07:00–19:00 UTC at 20 RPM, 10:00–12:00 at 300 RPM, nothing at night.
+    let mut reqs = Vec::new();
+    for day in 0..3i64 {
+        for minute in 0..24 * 60i64 {
+            let h = minute / 60;
+            let rpm = match h {
+                10 | 11 => 300,
+                7..=18 => 20,
+                _ => 0,
+            };
+            for k in 0..rpm {
+                reqs.push(SimRequest {
+                    t_us: ((day * 24 * 60 + minute) * 60 + k * 60 / rpm) * 1_000_000,
+                    prompt: 1_000,
+                    completion: 100,
+                    cached: 0,
+                    max_tokens: 100,
+                    key: 0,
+                    budget: crate::sim::Budget::Estimated,
+                });
+            }
+        }
+    }
+    let t = topo("", 1);
+    let slo = ServiceLevel {
+        max_failure_rate: 0.001,
+        max_p99_latency_ms: None,
+        max_spill: Some(0.01),
+    };
+    let sc = scenario(&t, &reqs, slo);
+    let s = search(&sc, &[200], &[], 30, &|_| {}).unwrap();
+    let rec = s.candidates[s.recommended.expect("a single size meets it")].clone();
+    let mix = reservation_mix(&sc, &rec, &|_| {}).unwrap().expect("a mix");
+    assert!(mix.meets, "{mix:?}");
+    assert!(mix.base < rec.capacities[0], "{mix:?}");
+    assert!(mix.schedule[10] > mix.schedule[3], "{mix:?}");
+    assert!(
+        mix.saving_usd > 0.0,
+        "mix {} vs single {}",
+        mix.monthly_cost_usd,
+        rec.monthly_cost_usd
+    );
+}

@@ -15,6 +15,10 @@
 //! counter has reached its limit; the request that crosses the TPM limit is admitted. Windows
 //! are aligned to multiples of their length. Retry-After is the time to the window's end.
 //!
+//! A provisioned deployment may follow a capacity schedule by UTC hour of day (a reserved base
+//! plus hourly PTUs in busy hours, as `plan`'s reservation mix proposes): the bucket then
+//! drains, and holds, the current hour's capacity, and the utilisation meter divides by it.
+//!
 //! Utilisation as Azure Monitor reports it ("PTUs consumed ÷ PTUs deployed" per minute; for
 //! Standard, tokens counted ÷ TPM limit) is measured apart from admission by [`Meter`]: the
 //! charge of the trailing 60 seconds over one minute of capacity, sampled every second.
@@ -29,6 +33,13 @@ pub enum Admit {
     },
 }
 
+const HOUR_US: i64 = 3_600_000_000;
+
+/// The UTC hour of day of `t_us`.
+fn hour_of(t_us: i64) -> usize {
+    t_us.div_euclid(HOUR_US).rem_euclid(24) as usize
+}
+
 /// Leaky-bucket utilisation of a provisioned deployment.
 #[derive(Debug, Clone)]
 pub struct Bucket {
@@ -36,6 +47,8 @@ pub struct Bucket {
     last_us: i64,
     drain_per_us: f64,
     size: f64,
+    /// (drain per µs, size) by UTC hour, for a scheduled capacity.
+    hourly: Option<Box<[(f64, f64); 24]>>,
 }
 
 impl Bucket {
@@ -45,23 +58,47 @@ impl Bucket {
             last_us: start_us,
             drain_per_us,
             size,
+            hourly: None,
         }
     }
 
-    /// Drains the bucket up to `now`.
+    /// A bucket whose drain and size follow `hourly` (by UTC hour of day).
+    pub fn scheduled(hourly: [(f64, f64); 24], start_us: i64) -> Self {
+        let (drain_per_us, size) = hourly[hour_of(start_us)];
+        Bucket {
+            level: 0.0,
+            last_us: start_us,
+            drain_per_us,
+            size,
+            hourly: Some(Box::new(hourly)),
+        }
+    }
+
+    /// Drains the bucket up to `now` (hour by hour when the capacity follows a schedule).
     pub fn advance(&mut self, now: i64) {
         if now <= self.last_us {
             return;
         }
-        self.level = (self.level - self.drain_per_us * (now - self.last_us) as f64).max(0.0);
-        self.last_us = now;
+        let Some(h) = &self.hourly else {
+            self.level = (self.level - self.drain_per_us * (now - self.last_us) as f64).max(0.0);
+            self.last_us = now;
+            return;
+        };
+        while self.last_us < now {
+            let to = now.min((self.last_us.div_euclid(HOUR_US) + 1) * HOUR_US);
+            let (drain, _) = h[hour_of(self.last_us)];
+            self.level = (self.level - drain * (to - self.last_us) as f64).max(0.0);
+            self.last_us = to;
+        }
+        (self.drain_per_us, self.size) = h[hour_of(now)];
     }
 
     /// Admission of a request with cost estimate `estimate`.
     pub fn admit(&mut self, now: i64, estimate: f64) -> Admit {
         self.advance(now);
         if self.level >= self.size {
-            // Until strictly below 100%: one microsecond past the point where it reaches 100%.
+            // Until strictly below 100%: one microsecond past the point where it reaches 100%
+            // (at the current hour's rate).
             let wait = (self.level - self.size) / self.drain_per_us;
             return Admit::Throttled {
                 retry_after_us: wait.floor() as i64 + 1,
@@ -156,6 +193,8 @@ impl Limits {
 #[derive(Debug, Clone)]
 pub struct Meter {
     per_minute: f64,
+    /// A minute of capacity by UTC hour, for a scheduled capacity.
+    hourly: Option<Box<[f64; 24]>>,
     ring: [f64; 60],
     sum: f64,
     /// The second currently accumulating.
@@ -171,6 +210,7 @@ impl Meter {
         let s = start_us.div_euclid(1_000_000);
         Meter {
             per_minute,
+            hourly: None,
             ring: [0.0; 60],
             sum: 0.0,
             cur_s: s,
@@ -179,12 +219,24 @@ impl Meter {
         }
     }
 
+    /// A meter whose minute of capacity follows `hourly` (by UTC hour of day).
+    pub fn scheduled(hourly: [f64; 24], start_us: i64) -> Self {
+        Meter {
+            hourly: Some(Box::new(hourly)),
+            ..Meter::new(hourly[hour_of(start_us)], start_us)
+        }
+    }
+
     /// Closes every second that ended by `now`.
     pub fn advance(&mut self, now: i64) {
         let s = now.div_euclid(1_000_000);
         while self.cur_s < s {
-            let v = if self.per_minute > 0.0 {
-                self.sum.max(0.0) / self.per_minute
+            let per_minute = match &self.hourly {
+                Some(h) => h[hour_of(self.cur_s * 1_000_000)],
+                None => self.per_minute,
+            };
+            let v = if per_minute > 0.0 {
+                self.sum.max(0.0) / per_minute
             } else {
                 0.0
             };
@@ -233,6 +285,26 @@ mod tests {
         b.correct(0, -600.0);
         assert_eq!(b.admit(0, 1.0), Admit::Ok);
         assert!((b.level() - 0.401).abs() < 1e-9);
+    }
+
+    #[test]
+    fn scheduled_bucket_drains_and_holds_each_hours_capacity() {
+        // 1 token/µs and 100 tokens of bucket before 01:00 UTC, 3 tokens/µs and 300 after.
+        let mut hourly = [(1.0, 100.0); 24];
+        hourly[1] = (3.0, 300.0);
+        let h = HOUR_US;
+        let mut b = Bucket::scheduled(hourly, h - 100);
+        assert_eq!(b.admit(h - 100, 250.0), Admit::Ok);
+        // 100 µs at 1/µs, then 50 µs at 3/µs: 250 − 100 − 150 = 0.
+        b.advance(h + 50);
+        assert!(b.level().abs() < 1e-9, "{}", b.level());
+        // At 01:00 the bucket holds 300: a 300-token charge is admitted below it, then it is full.
+        assert_eq!(b.admit(h + 50, 300.0), Admit::Ok);
+        assert!(matches!(b.admit(h + 50, 1.0), Admit::Throttled { .. }));
+        let mut m = Meter::scheduled([6_000.0; 24], 0);
+        m.add(S / 2, 3_000.0);
+        m.advance(2 * S);
+        assert!((m.values[0] - 0.5).abs() < 1e-6);
     }
 
     #[test]

@@ -52,7 +52,7 @@ use super::hist::Hist;
 use super::topology::{Admission, Deployment, Topology};
 use super::{
     Budget, CostSummary, DeploymentReport, Failures, GatewayRejections, Latency, RequestOutcome,
-    Rng, Series, SimError, SimOptions, SimReport, SimRequest, Spillover, Timeline,
+    Rng, Series, Served, SimError, SimOptions, SimReport, SimRequest, Spillover, Timeline,
 };
 use crate::catalog::Reservation;
 
@@ -311,6 +311,7 @@ struct Sim<'a> {
     served_tokens: u64,
     timeline: Option<Timeline>,
     record: Option<Vec<RequestOutcome>>,
+    served: Option<Vec<Served>>,
     last_t: i64,
     /// Latest time an answer reached a client.
     end_t: i64,
@@ -335,33 +336,41 @@ pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> Result<Sim
     let deps = &topo.deployments;
     let adm = deps
         .iter()
-        .map(|d| match d.admission {
-            Admission::Provisioned {
+        .map(|d| match &d.admission {
+            a @ Admission::Provisioned {
                 drain_per_us,
                 bucket_tokens,
+                schedule,
                 ..
-            } => Adm::Bucket(Bucket::new(drain_per_us, bucket_tokens, start)),
+            } => Adm::Bucket(match schedule {
+                Some(h) => Bucket::scheduled(h.map(|ptu| a.rates_at(ptu)), start),
+                None => Bucket::new(*drain_per_us, *bucket_tokens, start),
+            }),
             Admission::Standard {
                 tpm_limit,
                 rpm_limit,
                 tpm_window_us,
                 rpm_window_us,
             } => Adm::Limits(Limits::new(
-                tpm_limit,
-                rpm_limit,
-                tpm_window_us,
-                rpm_window_us,
+                *tpm_limit,
+                *rpm_limit,
+                *tpm_window_us,
+                *rpm_window_us,
             )),
         })
         .collect();
     let meters = deps
         .iter()
-        .map(|d| {
-            let per_minute = match d.admission {
-                Admission::Provisioned { drain_per_us, .. } => drain_per_us * 60e6,
-                Admission::Standard { tpm_limit, .. } => tpm_limit as f64,
-            };
-            Meter::new(per_minute, start)
+        .map(|d| match &d.admission {
+            a @ Admission::Provisioned {
+                drain_per_us,
+                schedule,
+                ..
+            } => match schedule {
+                Some(h) => Meter::scheduled(h.map(|ptu| a.rates_at(ptu).0 * 60e6), start),
+                None => Meter::new(drain_per_us * 60e6, start),
+            },
+            Admission::Standard { tpm_limit, .. } => Meter::new(*tpm_limit as f64, start),
         })
         .collect();
     let limits = topo
@@ -426,6 +435,7 @@ pub fn run(topo: &Topology, reqs: &[SimRequest], opts: SimOptions) -> Result<Sim
         record: opts
             .record
             .then(|| vec![RequestOutcome::default(); reqs.len()]),
+        served: opts.ledger.then(Vec::new),
         last_t: start,
         end_t: start,
         success_inline: !topo.gateway.policy.is_litellm() && topo.gateway.token_limit.is_none(),
@@ -772,6 +782,14 @@ impl Sim<'_> {
         }
         // Work done is work billed, whether or not the client still waits for it.
         self.serve(req, dep, now, generated);
+        if let Some(l) = &mut self.served {
+            l.push(Served {
+                t_us: now,
+                req,
+                dep: dep as u16,
+                generated,
+            });
+        }
         let rtt = topo.regions[d.region].rtt_us;
         let at_gateway = now + rtt;
         // Settling the answer now is safe when nothing at the gateway depends on it (see
@@ -1118,6 +1136,7 @@ impl Sim<'_> {
             deployments,
             timeline: self.timeline,
             requests: self.record,
+            served: self.served,
         }
     }
 }

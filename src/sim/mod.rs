@@ -98,6 +98,19 @@ pub struct SimOptions {
     pub record: bool,
     /// The PTU price the headline cost uses (all three are reported).
     pub reservation: Reservation,
+    /// Keep every piece of work a deployment did ([`Served`]), for per-request costing.
+    pub ledger: bool,
+}
+
+/// A piece of work a deployment did and billed (with `SimOptions::ledger`), delivered or late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    /// When the deployment finished it, µs since the epoch.
+    pub t_us: i64,
+    pub req: u32,
+    pub dep: u16,
+    /// Completion tokens generated.
+    pub generated: u32,
 }
 
 impl SimOptions {
@@ -108,6 +121,7 @@ impl SimOptions {
             timeline: false,
             record: false,
             reservation: Reservation::default(),
+            ledger: false,
         }
     }
 }
@@ -358,6 +372,8 @@ pub struct SimReport {
     pub timeline: Option<Timeline>,
     #[serde(skip)]
     pub requests: Option<Vec<RequestOutcome>>,
+    #[serde(skip)]
+    pub served: Option<Vec<Served>>,
 }
 
 #[cfg(test)]

@@ -82,6 +82,9 @@ struct RawDeployment {
     /// Whether 429s carry Retry-After / retry-after-ms (Azure's do).
     #[serde(default)]
     retry_after_header: Option<bool>,
+    /// Provisioned: PTUs on the reservation (`cost`; default: the capacity).
+    #[serde(default)]
+    reserved_ptu: Option<u32>,
 }
 
 /// `capacity = 250` or `capacity = "auto"` (sized by `spillway plan`).
@@ -225,6 +228,9 @@ pub enum Admission {
         bucket_tokens: f64,
         /// Seconds of throughput the bucket holds (burst tolerance).
         bucket_s: f64,
+        /// PTUs by UTC hour of day when the capacity follows a schedule (`ptu` is then the
+        /// largest); None: `ptu` all day.
+        schedule: Option<Box<[u32; 24]>>,
         output_weight: f64,
         deployment_type: PtuType,
     },
@@ -264,6 +270,8 @@ pub struct Deployment {
     pub price: Option<PriceQuote>,
     /// PTU prices (provisioned SKUs).
     pub ptu_price: Option<PtuPrice>,
+    /// PTUs on the reservation when they differ from the capacity (provisioned SKUs).
+    pub reserved_ptu: Option<u32>,
 }
 
 impl Deployment {
@@ -421,8 +429,25 @@ impl Admission {
             drain_per_us: per_minute / 60e6,
             bucket_tokens: per_minute / 60.0 * bucket_s,
             bucket_s,
+            schedule: None,
             output_weight: p.output_weight,
             deployment_type: t,
+        }
+    }
+
+    /// (drain per µs, bucket tokens) of a provisioned admission at `ptu` PTUs.
+    pub fn rates_at(&self, ptu: u32) -> (f64, f64) {
+        match self {
+            Admission::Provisioned {
+                ptu: own,
+                drain_per_us,
+                bucket_tokens,
+                ..
+            } if *own > 0 => {
+                let k = ptu as f64 / *own as f64;
+                (drain_per_us * k, bucket_tokens * k)
+            }
+            _ => (0.0, 0.0),
         }
     }
 }
@@ -871,6 +896,23 @@ impl Topology {
                 },
             );
             let ptu_price = sku.ptu_type().and_then(|t| catalog.ptu_price(t)).cloned();
+            if let Some(r) = d.reserved_ptu {
+                if !sku.is_provisioned() {
+                    return Err(invalid(
+                        table,
+                        "reserved_ptu",
+                        "reservations cover provisioned deployments; Standard ones bill per token"
+                            .into(),
+                    ));
+                }
+                if r > limits::MAX_PTU {
+                    return Err(invalid(
+                        table,
+                        "reserved_ptu",
+                        format!("{r}: at most {} PTU", limits::MAX_PTU),
+                    ));
+                }
+            }
             let long_context = ptu
                 .filter(|_| sku.is_provisioned())
                 .and_then(|p| p.max_prompt_tokens);
@@ -894,6 +936,7 @@ impl Topology {
                     .map(|n| n.min(u32::MAX as u64) as u32),
                 price,
                 ptu_price,
+                reserved_ptu: d.reserved_ptu,
                 model,
             });
         }
@@ -1260,6 +1303,31 @@ impl Topology {
             }
         }
         (!t.gateway.backends.is_empty()).then_some(t)
+    }
+
+    /// The topology with provisioned deployment `d` following `schedule` (PTUs by UTC hour of
+    /// day): a reserved base with hourly PTUs on top in the busy hours.
+    pub fn with_schedule(&self, d: usize, schedule: [u32; 24]) -> Topology {
+        let mut t = self.clone();
+        let dep = &mut t.deployments[d];
+        let top = schedule.iter().copied().max().unwrap_or(0);
+        if let (
+            Some(p),
+            Admission::Provisioned {
+                bucket_s,
+                deployment_type,
+                ..
+            },
+        ) = (dep.model.ptu, &dep.admission)
+        {
+            let mut a = Admission::provisioned(&p, *deployment_type, top, *bucket_s);
+            if let Admission::Provisioned { schedule: s, .. } = &mut a {
+                *s = Some(Box::new(schedule));
+            }
+            dep.admission = a;
+            dep.capacity = top;
+        }
+        t
     }
 
     /// The topology with every provisioned deployment's burst tolerance set to `bucket_s`.

@@ -1,6 +1,7 @@
 //! Integration tests: the built `spillway` binary, run as a user runs it. One test binary for
 //! the whole CLI (link time matters with polars); one module per subcommand.
 
+mod cost;
 mod count;
 mod models;
 mod plan;
