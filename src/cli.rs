@@ -89,6 +89,13 @@ pub enum Command {
         spillway cost logs/*.jsonl.gz --sku DataZoneStandard --period month --format json\n  \
         spillway cost batch-output.jsonl --batch --by model --out costs.parquet")]
     Cost(CostArgs),
+    /// The architect's capacity report: the plan's recommendation, the traffic, the cost curve,
+    /// spillover and 429s over time, utilisation, quota, sensitivity and token budgets, with
+    /// charts, in one HTML file to send on (or Markdown).
+    #[command(after_help = "Examples:\n  \
+        spillway report -t samples/topology-plan.toml --trace samples/AzureLLMInferenceTrace_conv_2023.csv --out report.html\n  \
+        spillway report -t ours.toml --trace logs/*.jsonl.gz --reservation yearly --out capacity.md")]
+    Report(ReportArgs),
     /// List the model catalog: encodings, context windows, PTU throughput, quotas and prices.
     #[command(
         after_help = "Examples:\n  spillway models\n  spillway models --format json\n  spillway --catalog ours.toml models --format csv"
@@ -347,8 +354,10 @@ fn parse_duration_ms(s: &str) -> Result<f64, String> {
     }
 }
 
+/// What `plan` and `report` plan from: the topology, the traffic, what is sized, the
+/// service level and the what-ifs.
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub struct PlanCore {
     /// Topology file (TOML); provisioned deployments to size are named with --size or written
     /// `capacity = "auto"` (default: every provisioned deployment).
     #[arg(short, long, value_name = "FILE")]
@@ -408,6 +417,12 @@ pub struct PlanArgs {
     /// rule) and the PTUs truncated prompts would need (their token and dollar savings stay).
     #[arg(long)]
     pub no_sensitivity: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub core: PlanCore,
 
     /// Write every simulated candidate to FILE.csv.
     #[arg(long, value_name = "FILE")]
@@ -415,6 +430,17 @@ pub struct PlanArgs {
 
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub core: PlanCore,
+
+    /// The report: FILE.html (one self-contained file with inline SVG charts) or FILE.md (with
+    /// the charts as SVG files beside it).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub out: PathBuf,
 }
 
 /// Charge period of a cost export.

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod output;
 pub mod plan;
 pub mod profile;
+pub mod report;
 pub mod sim;
 pub mod stats;
 pub mod tokens;

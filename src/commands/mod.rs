@@ -8,6 +8,7 @@ pub mod models;
 pub mod plan;
 pub mod profile;
 mod progress;
+pub mod report;
 pub mod simulate;
 pub(crate) mod workload;
 
@@ -73,6 +74,7 @@ pub fn run_with(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Simulate(args) => simulate::run(&mut ctx, args),
         Command::Plan(args) => plan::run(&mut ctx, args),
         Command::Cost(args) => cost::run(&mut ctx, args),
+        Command::Report(args) => report::run(&mut ctx, args),
     }
 }
 

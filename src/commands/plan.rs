@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::workload::{self, Traffic, WorkloadConfig};
 use super::{Context, ExitStatus};
 use crate::catalog::{HOURS_PER_MONTH, PriceQuote, Reservation};
-use crate::cli::{PlanArgs, ReportFormat};
+use crate::cli::{PlanArgs, PlanCore, ReportFormat};
 use crate::output::{self, duration, share, thousands, thousands_f, usd};
 use crate::plan::advice::{self, BreakEven, Calculator, ChunkPlan, OverLimit, QuotaNeed};
 use crate::plan::{Candidate, Mix, Scenario, Search, ServiceLevel, reservation_mix, search};
@@ -38,27 +38,32 @@ const MIX_MIN_SPAN_US: i64 = 24 * 3_600_000_000;
 const TRUNCATE_AT: [(f64, &str); 3] = [(0.90, "p90"), (0.95, "p95"), (0.99, "p99")];
 
 /// Validated `plan` configuration.
-struct Config {
-    topology: PathBuf,
-    topo: Topology,
+pub(crate) struct Config {
+    pub(crate) topology: PathBuf,
+    pub(crate) topo: Topology,
     /// Deployments to size.
-    sized: Vec<usize>,
-    workload: WorkloadConfig,
-    reservation: Reservation,
-    slo: ServiceLevel,
-    max_candidates: usize,
-    cache_hit_rate: Option<f64>,
-    as_model: Option<String>,
-    budget: Option<u32>,
-    chunk_size: Option<u32>,
-    overlap: u32,
-    sensitivity: bool,
-    out: Option<PathBuf>,
-    format: ReportFormat,
-    notes: Vec<String>,
+    pub(crate) sized: Vec<usize>,
+    pub(crate) workload: WorkloadConfig,
+    pub(crate) reservation: Reservation,
+    pub(crate) slo: ServiceLevel,
+    pub(crate) max_candidates: usize,
+    pub(crate) cache_hit_rate: Option<f64>,
+    pub(crate) as_model: Option<String>,
+    pub(crate) budget: Option<u32>,
+    pub(crate) chunk_size: Option<u32>,
+    pub(crate) overlap: u32,
+    pub(crate) sensitivity: bool,
+    pub(crate) out: Option<PathBuf>,
+    pub(crate) format: ReportFormat,
+    pub(crate) notes: Vec<String>,
 }
 
-fn configure(ctx: &Context<'_>, args: PlanArgs) -> anyhow::Result<Config> {
+fn configure(
+    ctx: &Context<'_>,
+    args: PlanCore,
+    out: Option<PathBuf>,
+    format: ReportFormat,
+) -> anyhow::Result<Config> {
     let as_model = args.workload.input.as_model.clone();
     let topo = Topology::load_with(
         &args.topology,
@@ -125,7 +130,7 @@ fn configure(ctx: &Context<'_>, args: PlanArgs) -> anyhow::Result<Config> {
     }
     let workload =
         workload::configure(&args.workload, args.growth, "--growth", &topo, &ctx.catalog)?;
-    if let Some(path) = &args.out {
+    if let Some(path) = &out {
         let ext = path
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase());
@@ -151,8 +156,8 @@ fn configure(ctx: &Context<'_>, args: PlanArgs) -> anyhow::Result<Config> {
         chunk_size: args.chunk_size,
         overlap: args.overlap,
         sensitivity: !args.no_sensitivity,
-        out: args.out,
-        format: args.format,
+        out,
+        format,
         notes,
     })
 }
@@ -186,139 +191,139 @@ fn plan_requests(
 
 /// One sensitivity row: the recommendation under another assumption.
 #[derive(Serialize)]
-struct SensitivityRow {
-    assumption: String,
-    bucket_s: f64,
-    max_tokens: String,
-    recommended: Option<Vec<u32>>,
-    monthly_cost_usd: Option<f64>,
-    failure_rate: Option<f64>,
+pub(crate) struct SensitivityRow {
+    pub(crate) assumption: String,
+    pub(crate) bucket_s: f64,
+    pub(crate) max_tokens: String,
+    pub(crate) recommended: Option<Vec<u32>>,
+    pub(crate) monthly_cost_usd: Option<f64>,
+    pub(crate) failure_rate: Option<f64>,
     /// Differs from the main recommendation.
-    moves: bool,
+    pub(crate) moves: bool,
 }
 
 #[derive(Serialize)]
-struct TruncationRow {
-    at: String,
+pub(crate) struct TruncationRow {
+    pub(crate) at: String,
     /// Prompts cut to this many tokens.
-    cap_tokens: u32,
-    requests_cut: u64,
-    prompt_tokens_saved: u64,
+    pub(crate) cap_tokens: u32,
+    pub(crate) requests_cut: u64,
+    pub(crate) prompt_tokens_saved: u64,
     /// Per month, at the pay-as-you-go input price.
-    usd_saved_per_month: f64,
+    pub(crate) usd_saved_per_month: f64,
     /// The smallest sizes meeting the service level with truncated prompts.
-    recommended_after: Option<Vec<u32>>,
-    ptu_saved: Option<i64>,
+    pub(crate) recommended_after: Option<Vec<u32>>,
+    pub(crate) ptu_saved: Option<i64>,
 }
 
 #[derive(Serialize)]
-struct MaxTokensAdvice {
+pub(crate) struct MaxTokensAdvice {
     /// Requests that carried no max_tokens of their own.
-    requests_without: u64,
+    pub(crate) requests_without: u64,
     /// Mean completion budget charged at admission as the clients are, and if they set pNN.
-    mean_charged_as_is: f64,
-    set_to: u32,
-    mean_charged_if_set: f64,
+    pub(crate) mean_charged_as_is: f64,
+    pub(crate) set_to: u32,
+    pub(crate) mean_charged_if_set: f64,
     /// PTU-weighted admission charge saved (share).
-    charge_saved: f64,
-    ptu_as_is: Option<u64>,
-    ptu_if_set: Option<u64>,
+    pub(crate) charge_saved: f64,
+    pub(crate) ptu_as_is: Option<u64>,
+    pub(crate) ptu_if_set: Option<u64>,
 }
 
 #[derive(Serialize)]
-struct TokenBudget {
-    model: String,
-    input_limit: OverLimit,
-    budget: Option<OverLimit>,
-    truncation: Vec<TruncationRow>,
-    max_tokens: Option<MaxTokensAdvice>,
-    chunking: Option<ChunkPlan>,
+pub(crate) struct TokenBudget {
+    pub(crate) model: String,
+    pub(crate) input_limit: OverLimit,
+    pub(crate) budget: Option<OverLimit>,
+    pub(crate) truncation: Vec<TruncationRow>,
+    pub(crate) max_tokens: Option<MaxTokensAdvice>,
+    pub(crate) chunking: Option<ChunkPlan>,
 }
 
 #[derive(Serialize)]
-struct DeploymentSize {
-    name: String,
-    capacity: u32,
+pub(crate) struct DeploymentSize {
+    pub(crate) name: String,
+    pub(crate) capacity: u32,
 }
 
 #[derive(Serialize)]
-struct Recommended {
-    deployments: Vec<DeploymentSize>,
-    monthly_cost_usd: f64,
-    ptu_monthly_usd: f64,
-    payg_monthly_usd: f64,
-    failure_rate: f64,
-    p99_latency_ms: f64,
-    spill_share: f64,
+pub(crate) struct Recommended {
+    pub(crate) deployments: Vec<DeploymentSize>,
+    pub(crate) monthly_cost_usd: f64,
+    pub(crate) ptu_monthly_usd: f64,
+    pub(crate) payg_monthly_usd: f64,
+    pub(crate) failure_rate: f64,
+    pub(crate) p99_latency_ms: f64,
+    pub(crate) spill_share: f64,
 }
 
 #[derive(Serialize)]
-struct CalculatorOut {
-    ptu_peak: Vec<u32>,
-    ptu_p99: Vec<u32>,
+pub(crate) struct CalculatorOut {
+    pub(crate) ptu_peak: Vec<u32>,
+    pub(crate) ptu_p99: Vec<u32>,
     /// The peak-minute answer, simulated and costed.
-    monthly_cost_usd: Option<f64>,
-    monthly_cost_usd_p99: Option<f64>,
-    failure_rate: Option<f64>,
-    failure_rate_p99: Option<f64>,
-    details: Vec<Calculator>,
+    pub(crate) monthly_cost_usd: Option<f64>,
+    pub(crate) monthly_cost_usd_p99: Option<f64>,
+    pub(crate) failure_rate: Option<f64>,
+    pub(crate) failure_rate_p99: Option<f64>,
+    pub(crate) details: Vec<Calculator>,
 }
 
 #[derive(Serialize)]
-struct AllPayg {
+pub(crate) struct AllPayg {
     /// Every request at the pay-as-you-go list price, quota assumed sufficient.
-    monthly_cost_usd: f64,
-    sku: String,
+    pub(crate) monthly_cost_usd: f64,
+    pub(crate) sku: String,
     /// The topology with no PTU at all, simulated with the quota it has.
-    no_ptu: Option<Candidate>,
+    pub(crate) no_ptu: Option<Candidate>,
 }
 
 #[derive(Serialize)]
-struct Savings {
-    vs_calculator_peak_usd: Option<f64>,
-    vs_calculator_p99_usd: Option<f64>,
-    vs_all_payg_usd: Option<f64>,
+pub(crate) struct Savings {
+    pub(crate) vs_calculator_peak_usd: Option<f64>,
+    pub(crate) vs_calculator_p99_usd: Option<f64>,
+    pub(crate) vs_all_payg_usd: Option<f64>,
 }
 
 #[derive(Serialize)]
-struct Scaling {
-    span_hours: f64,
-    month_factor: f64,
-    how: &'static str,
+pub(crate) struct Scaling {
+    pub(crate) span_hours: f64,
+    pub(crate) month_factor: f64,
+    pub(crate) how: &'static str,
 }
 
 #[derive(Serialize)]
-struct RunMeta {
-    topology: String,
-    workload: String,
-    seed: u64,
-    reservation: Reservation,
-    max_tokens_estimate: String,
-    growth: f64,
-    cache_hit_rate: Option<f64>,
-    as_model: Option<String>,
-    sized: Vec<String>,
-    simulations: usize,
+pub(crate) struct RunMeta {
+    pub(crate) topology: String,
+    pub(crate) workload: String,
+    pub(crate) seed: u64,
+    pub(crate) reservation: Reservation,
+    pub(crate) max_tokens_estimate: String,
+    pub(crate) growth: f64,
+    pub(crate) cache_hit_rate: Option<f64>,
+    pub(crate) as_model: Option<String>,
+    pub(crate) sized: Vec<String>,
+    pub(crate) simulations: usize,
 }
 
 #[derive(Serialize)]
-struct Doc<'a> {
-    sentence: String,
-    recommended: Option<Recommended>,
-    calculator: CalculatorOut,
-    all_payg: AllPayg,
-    break_even: Vec<BreakEven>,
-    savings: Savings,
-    service_level: ServiceLevel,
-    scaling: Scaling,
-    candidates: &'a [Candidate],
-    quota: Vec<QuotaNeed>,
-    reservation_mix: Option<Mix>,
-    sensitivity: Vec<SensitivityRow>,
-    token_budget: Option<TokenBudget>,
-    traffic: advice::TrafficStats,
-    run: RunMeta,
-    notes: Vec<String>,
+pub(crate) struct Doc {
+    pub(crate) sentence: String,
+    pub(crate) recommended: Option<Recommended>,
+    pub(crate) calculator: CalculatorOut,
+    pub(crate) all_payg: AllPayg,
+    pub(crate) break_even: Vec<BreakEven>,
+    pub(crate) savings: Savings,
+    pub(crate) service_level: ServiceLevel,
+    pub(crate) scaling: Scaling,
+    pub(crate) candidates: Vec<Candidate>,
+    pub(crate) quota: Vec<QuotaNeed>,
+    pub(crate) reservation_mix: Option<Mix>,
+    pub(crate) sensitivity: Vec<SensitivityRow>,
+    pub(crate) token_budget: Option<TokenBudget>,
+    pub(crate) traffic: advice::TrafficStats,
+    pub(crate) run: RunMeta,
+    pub(crate) notes: Vec<String>,
 }
 
 /// Counts simulations on stderr while the sweep runs (hidden off a terminal or with --quiet).
@@ -359,7 +364,37 @@ impl Counter {
 }
 
 pub fn run(ctx: &mut Context<'_>, args: PlanArgs) -> anyhow::Result<ExitStatus> {
-    let cfg = configure(ctx, args)?;
+    let cfg = configure(ctx, args.core, args.out, args.format)?;
+    let a = analyse(ctx, cfg)?;
+    if let Some(path) = &a.cfg.out {
+        write_curve(path, &a.cfg, &a.result)
+            .with_context(|| format!("--out {}", path.display()))?;
+    }
+    match a.cfg.format {
+        ReportFormat::Json => output::write_json(&mut *ctx.out, &a.doc)?,
+        ReportFormat::Table => render(ctx, &a.cfg, &a.doc, &a.result)?,
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `plan`'s core, for `plan` and `report`: the configuration from the shared flags.
+pub(crate) fn configure_core(ctx: &Context<'_>, core: PlanCore) -> anyhow::Result<Config> {
+    configure(ctx, core, None, ReportFormat::Table)
+}
+
+/// Everything a plan found, for the renderers.
+pub(crate) struct Analysis {
+    pub cfg: Config,
+    pub doc: Doc,
+    pub result: Search,
+    /// The requests every candidate replayed.
+    pub reqs: Vec<SimRequest>,
+    /// The recommended set-up (or the one that fails least), simulated with its timeline.
+    pub focus: Option<(Topology, crate::sim::SimReport)>,
+}
+
+/// Reads the traffic once and plans.
+pub(crate) fn analyse(ctx: &mut Context<'_>, cfg: Config) -> anyhow::Result<Analysis> {
     let traffic = workload::load(&cfg.workload, ctx, &cfg.topo, "--growth")?;
     let estimate = cfg.workload.estimate;
     let reqs = plan_requests(&cfg, &traffic, estimate)?;
@@ -433,23 +468,25 @@ pub fn run(ctx: &mut Context<'_>, args: PlanArgs) -> anyhow::Result<ExitStatus> 
             .min_by(|a, b| a.failure_rate.total_cmp(&b.failure_rate))
             .cloned()
     });
-    let quota = match &focus {
-        Some(c) => match sc.simulate(
-            &c.capacities,
-            SimOptions {
-                timeline: true,
-                reservation: cfg.reservation,
-                ..SimOptions::seeded(cfg.workload.seed)
-            },
-        )? {
-            Some(r) => {
+    let focus_run = match &focus {
+        Some(c) => sc
+            .simulate(
+                &c.capacities,
+                SimOptions {
+                    timeline: true,
+                    reservation: cfg.reservation,
+                    ..SimOptions::seeded(cfg.workload.seed)
+                },
+            )?
+            .map(|r| {
                 let t = sc.topology(&c.capacities).unwrap_or_else(|| topo.clone());
-                advice::quota(&t, &r)
-            }
-            None => Vec::new(),
-        },
-        None => Vec::new(),
+                (t, r)
+            }),
+        None => None,
     };
+    let quota = focus_run
+        .as_ref()
+        .map_or(Vec::new(), |(t, r)| advice::quota(t, r));
 
     // All pay-as-you-go at list price, and the break-even utilisation, for the first sized
     // deployment's model and spill SKU.
@@ -653,9 +690,6 @@ pub fn run(ctx: &mut Context<'_>, args: PlanArgs) -> anyhow::Result<ExitStatus> 
     }
 
     let sentence = sentence(&cfg, rec.as_ref(), &calc, &all_payg, &quota);
-    if let Some(path) = &cfg.out {
-        write_curve(path, &cfg, &result).with_context(|| format!("--out {}", path.display()))?;
-    }
     let doc = Doc {
         sentence,
         recommended: rec.as_ref().map(|c| Recommended {
@@ -685,7 +719,7 @@ pub fn run(ctx: &mut Context<'_>, args: PlanArgs) -> anyhow::Result<ExitStatus> 
             month_factor,
             how: "PTUs × price × 730 h + pay-as-you-go cost of the span × 730 h ÷ span",
         },
-        candidates: &result.candidates,
+        candidates: result.candidates.clone(),
         quota,
         reservation_mix: mix,
         sensitivity,
@@ -709,11 +743,13 @@ pub fn run(ctx: &mut Context<'_>, args: PlanArgs) -> anyhow::Result<ExitStatus> 
         },
         notes,
     };
-    match cfg.format {
-        ReportFormat::Json => output::write_json(&mut *ctx.out, &doc)?,
-        ReportFormat::Table => render(ctx, &cfg, &doc, &result)?,
-    }
-    Ok(ExitStatus::Success)
+    Ok(Analysis {
+        cfg,
+        doc,
+        result,
+        reqs,
+        focus: focus_run,
+    })
 }
 
 /// A copy of the scenario's settings, to override some of them.
@@ -1053,12 +1089,7 @@ fn caps_text(caps: &[u32]) -> String {
         .join(" + ")
 }
 
-fn render(
-    ctx: &mut Context<'_>,
-    cfg: &Config,
-    doc: &Doc<'_>,
-    result: &Search,
-) -> anyhow::Result<()> {
+fn render(ctx: &mut Context<'_>, cfg: &Config, doc: &Doc, result: &Search) -> anyhow::Result<()> {
     let out = &mut *ctx.out;
     let topo = &cfg.topo;
     writeln!(out, "{}\n", doc.sentence)?;
@@ -1112,7 +1143,12 @@ fn render(
                 } else {
                     format!("no ({})", c.misses.join(", "))
                 },
-                saving.map_or("–".into(), |s| format!("{}/month", usd(s))),
+                match saving {
+                    None => "–".into(),
+                    Some(_) if !c.meets => "– (misses the service level)".into(),
+                    Some(s) if s < 0.0 => format!("costs {} more/month", usd(-s)),
+                    Some(s) => format!("{}/month", usd(s)),
+                },
             ],
             None => vec![
                 name.to_string(),

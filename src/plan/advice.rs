@@ -12,7 +12,8 @@
 //!   prompt, cached prompt and completion tokens: PTU price per hour ÷ (input TPM per PTU × 60
 //!   × pay-as-you-go dollars per PTU-weighted token).
 //! * **Quota**: what each Standard deployment was asked per minute in the simulation (every
-//!   attempt, admitted or not: what Azure's counters see), at the peak and the p99 minute,
+//!   attempt, admitted or not, as Azure's TPM counter counts it: prompt + max_tokens charged),
+//!   at the peak and the p99 minute,
 //!   against its own capacity and the catalog's default quota for the model, SKU and region
 //!   (quota is per subscription, region, model and deployment type, so deployments sharing
 //!   them add up).
@@ -187,7 +188,8 @@ pub struct QuotaNeed {
     pub model: String,
     pub sku: String,
     pub deployments: Vec<String>,
-    /// Tokens (prompt + completion) and requests per minute asked, every attempt counted.
+    /// Tokens (prompt + max_tokens charged, as the TPM counter counts) and requests per minute
+    /// asked, every attempt counted.
     pub peak_tpm: u64,
     pub p99_tpm: u64,
     pub peak_rpm: u64,

@@ -674,12 +674,13 @@ impl Sim<'_> {
         let d = &topo.deployments[dep];
         self.stats[dep].attempts += 1;
         let i = self.idx(now);
-        let asked = r.prompt as u64 + r.completion as u64;
+        let budget = budget(d, &r);
+        // As Azure's TPM counter counts a request: prompt + the max_tokens charged.
+        let asked = r.prompt as u64 + budget as u64;
         self.count(dep, now, |s| {
             s.attempts[i] += 1;
             s.asked[i] += asked;
         });
-        let budget = budget(d, &r);
         if exceeds_limits(d, &r, budget) {
             self.stats[dep].rejected += 1;
             return Err((400, None));

@@ -323,8 +323,8 @@ pub struct DeploymentReport {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Series {
     pub attempts: Vec<u32>,
-    /// Prompt + completion tokens of every attempt, admitted or not: what the deployment was
-    /// asked to absorb.
+    /// Prompt + max_tokens charged of every attempt, admitted or not: what the deployment's
+    /// token counter was asked to absorb.
     pub asked: Vec<u64>,
     pub successes: Vec<u32>,
     pub throttled: Vec<u32>,

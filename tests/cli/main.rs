@@ -6,6 +6,7 @@ mod count;
 mod models;
 mod plan;
 mod profile;
+mod report;
 mod simulate;
 
 use assert_cmd::Command;
