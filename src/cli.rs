@@ -50,6 +50,7 @@ pub enum Command {
         spillway count --file README.md --file src/main.rs --model gpt-4o,gpt-4\n  \
         cat prompt.txt | spillway count --encoding cl100k_base\n  \
         spillway count --chat request.json --per-message --max-tokens 4096 --check\n  \
+        spillway count --batch batch-input.jsonl --check\n  \
         spillway count --file big.txt --format json")]
     Count(CountArgs),
     /// Profile prompt logs and request traces: requests and tokens per minute (mean, percentiles,
@@ -96,6 +97,23 @@ pub enum Command {
         spillway report -t samples/topology-plan.toml --trace samples/AzureLLMInferenceTrace_conv_2023.csv --out report.html\n  \
         spillway report -t ours.toml --trace logs/*.jsonl.gz --reservation yearly --out capacity.md")]
     Report(ReportArgs),
+    /// Fit what no price list says — a PTU deployment's effective throughput and burst
+    /// tolerance, a Standard deployment's RPM window — to the 429s and spillover in a gateway
+    /// log (APIM or LiteLLM), report the fidelity before and after, and write the fitted
+    /// topology for the other commands.
+    #[command(after_help = "Examples:\n  \
+        spillway calibrate -t samples/topology-calibration.toml --trace samples/apim-llm.csv.gz --trace samples/apim-gateway.csv.gz --out fitted.toml\n  \
+        spillway calibrate -t ours.toml --trace litellm-spend.csv --out fitted.toml --format json\n  \
+        spillway plan -t fitted.toml --trace logs/*.jsonl.gz   # plan on the fitted assumptions")]
+    Calibrate(CalibrateArgs),
+    /// Print a query that aggregates Azure API Management logs where they live (Log Analytics
+    /// KQL, or Spark SQL over the diagnostic-setting JSON) into the per-minute series spillway
+    /// reads back: for logs too big to export.
+    #[command(after_help = "Examples:\n  \
+        spillway query kql --days 30 > per-minute.kql\n  \
+        spillway query spark --tenant product > per-minute.sql\n  \
+        spillway plan -t topology.toml --trace per-minute.csv   # the query's result")]
+    Query(QueryArgs),
     /// List the model catalog: encodings, context windows, PTU throughput, quotas and prices.
     #[command(
         after_help = "Examples:\n  spillway models\n  spillway models --format json\n  spillway --catalog ours.toml models --format csv"
@@ -166,9 +184,27 @@ pub struct CountArgs {
     #[arg(long)]
     pub lossy: bool,
 
-    /// Deployment SKU whose pay-as-you-go price is used for the input cost.
-    #[arg(long, value_name = "SKU", default_value = "GlobalStandard")]
-    pub sku: String,
+    /// Deployment SKU whose pay-as-you-go price is used for the input cost [default:
+    /// GlobalStandard; GlobalBatch with --batch, which takes GlobalBatch or DataZoneBatch].
+    #[arg(long, value_name = "SKU")]
+    pub sku: Option<String>,
+
+    /// Batch API input file (JSONL lines of custom_id, method, url, body) to count line by
+    /// line: tokens per line and per model, the enqueued tokens held against the batch quota,
+    /// the quota check, and each bad line by its number (the others still counted).
+    #[arg(long = "batch", value_name = "INPUT.jsonl",
+          conflicts_with_all = ["text", "files", "chats", "encodings", "per_message", "max_tokens"])]
+    pub batch: Vec<PathBuf>,
+
+    /// With --batch: the enqueued-token quota to check against [default: the catalog's quota
+    /// for the batch SKU and subscription type].
+    #[arg(long, value_name = "TOKENS", requires = "batch",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_quota: Option<u64>,
+
+    /// With --batch: the subscription is an Enterprise agreement (its larger default quota).
+    #[arg(long, requires = "batch")]
+    pub enterprise: bool,
 
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -183,8 +219,9 @@ pub struct ModelsArgs {
 /// Input flags shared by the commands that read logs and traces.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// Force the input format: jsonl, csv, tsv, azure, burstgpt, mooncake, parquet
-    /// [default: detected from the extension and the header].
+    /// Force the input format: jsonl, csv, tsv, azure, burstgpt, mooncake, parquet, apim,
+    /// litellm, batch-output, per-minute, usage-api, azure-metrics [default: detected from the
+    /// extension and the header].
     #[arg(long, value_name = "FORMAT")]
     pub input_format: Option<String>,
 
@@ -433,6 +470,62 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Topology the log was recorded on (TOML); its deployment names (or regions) must match
+    /// the log's backends.
+    #[arg(short, long, value_name = "FILE")]
+    pub topology: PathBuf,
+
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+
+    /// Write the topology with the fitted values (the rest of the file, comments included,
+    /// unchanged) to FILE.toml.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Write the per-minute observed / before / after series to FILE.csv.
+    #[arg(long, value_name = "FILE")]
+    pub series: Option<PathBuf>,
+
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+/// Where the query runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryEngine {
+    /// Log Analytics / Azure Data Explorer (resource-specific APIM tables).
+    Kql,
+    /// Spark SQL over the diagnostic-setting JSON in a storage account.
+    Spark,
+}
+
+/// Which APIM identity is the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TenantArg {
+    /// The APIM subscription (the key owner).
+    Subscription,
+    Product,
+    User,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[arg(value_enum)]
+    pub engine: QueryEngine,
+
+    /// Days of logs (KQL: `ago(Nd)`).
+    #[arg(long, value_name = "N", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+
+    /// The APIM identity written as the tenant column.
+    #[arg(long, value_enum, default_value_t = TenantArg::Subscription)]
+    pub tenant: TenantArg,
+}
+
+#[derive(Debug, Args)]
 pub struct ReportArgs {
     #[command(flatten)]
     pub core: PlanCore,
@@ -546,6 +639,35 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<PathBuf>,
 
+    /// Write the simulated traffic as the gateway would have logged it (see --log-format), for
+    /// testing log pipelines and `calibrate`: PREFIX-llm.csv + PREFIX-gateway.csv (apim),
+    /// PREFIX-llm.json + PREFIX-gateway.json (apim-json), PREFIX.csv (litellm).
+    #[arg(long, value_name = "PREFIX")]
+    pub log_out: Option<PathBuf>,
+
+    /// Log format of --log-out: APIM GatewayLlmLog + GatewayLogs as Log Analytics CSV (apim) or
+    /// as diagnostic-setting JSON lines (apim-json), or a LiteLLM_SpendLogs dump (litellm).
+    #[arg(long, value_enum, default_value_t = LogFormat::Apim)]
+    pub log_format: LogFormat,
+
+    /// Compare with what the log observed (APIM or LiteLLM logs with statuses and backends): per
+    /// deployment and minute, observed against simulated requests served, 429s and spill
+    /// share, with one fidelity figure per deployment; --out writes the side-by-side series.
+    #[arg(long)]
+    pub compare_observed: bool,
+
+    /// With --compare-observed: write the per-minute side-by-side series to FILE.csv.
+    #[arg(long, value_name = "FILE", requires = "compare_observed")]
+    pub out: Option<PathBuf>,
+
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+}
+
+/// A gateway log format spillway writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Apim,
+    ApimJson,
+    Litellm,
 }

@@ -201,6 +201,19 @@ pub struct StandardParams {
     pub standard_tpm: Option<u64>,
 }
 
+/// Enqueued-token quotas of the Batch deployment types (BATCH): a file's input tokens count
+/// against them until the job ends. Default and Enterprise subscriptions differ.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatchParams {
+    pub global_enqueued: u64,
+    pub global_enqueued_enterprise: u64,
+    #[serde(default)]
+    pub data_zone_enqueued: Option<u64>,
+    #[serde(default)]
+    pub data_zone_enqueued_enterprise: Option<u64>,
+}
+
 /// Service-time assumptions for the simulator.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -231,6 +244,8 @@ pub struct Model {
     #[serde(default)]
     pub ptu: Option<PtuParams>,
     pub standard: StandardParams,
+    #[serde(default)]
+    pub batch: Option<BatchParams>,
     pub service: ServiceParams,
     pub as_of: String,
     pub source: String,

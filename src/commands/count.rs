@@ -107,6 +107,9 @@ struct Report<'a> {
 }
 
 pub fn run(ctx: &mut Context<'_>, args: CountArgs) -> anyhow::Result<ExitStatus> {
+    if !args.batch.is_empty() {
+        return run_batch(ctx, args);
+    }
     let catalog = &ctx.catalog;
     let config = configure(catalog, args)?;
     let loaded = load_sources(&config.sources, config.lossy, ctx.quiet)?;
@@ -155,7 +158,12 @@ fn configure<'c>(
             "--chat needs --model: chat overhead, tools and images are counted per model, not per encoding"
         );
     }
-    let sku: Sku = args.sku.parse().context("--sku")?;
+    let sku: Sku = args
+        .sku
+        .as_deref()
+        .unwrap_or("GlobalStandard")
+        .parse()
+        .context("--sku")?;
     if sku.is_provisioned() {
         bail!(
             "--sku {sku}: provisioned deployments are priced per PTU, not per token; pick a Standard or Batch SKU"
@@ -529,6 +537,365 @@ fn render(
                     config.sku
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+/// Largest batch input file the services accept.
+const BATCH_MAX_BYTES: u64 = 200 << 20;
+
+/// One model's lines of a `--batch` run, over all files given (submitted together, their
+/// input tokens are enqueued together).
+#[derive(Debug, Serialize)]
+struct BatchModel {
+    model: String,
+    lines: u64,
+    /// Input tokens held against the enqueued-token quota.
+    enqueued_tokens: u64,
+    prompt_p50: f64,
+    prompt_p99: f64,
+    prompt_max: u64,
+    /// Lines whose prompt + max_tokens do not fit the model's limits.
+    not_fitting: u64,
+    input_cost_usd: Option<f64>,
+    sku: String,
+    /// The enqueued-token quota checked against (None: the catalog has none for this model).
+    quota: Option<u64>,
+    quota_source: String,
+    within_quota: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+struct BatchFile {
+    path: String,
+    bytes: u64,
+    #[serde(flatten)]
+    count: crate::tokens::batch::BatchCount,
+}
+
+fn run_batch(ctx: &mut Context<'_>, args: CountArgs) -> anyhow::Result<ExitStatus> {
+    use crate::tokens::batch::{BatchRules, count_file};
+    let catalog = &ctx.catalog;
+    let sku: Sku = args
+        .sku
+        .as_deref()
+        .unwrap_or("GlobalBatch")
+        .parse()
+        .context("--sku")?;
+    if !matches!(sku, Sku::GlobalBatch | Sku::DataZoneBatch) {
+        bail!("--sku {sku}: batch files run on GlobalBatch or DataZoneBatch deployments");
+    }
+    if args.models.len() > 1 {
+        bail!(
+            "--model: --batch counts each line for its own body.model; give one --model, used for lines whose body.model is a deployment name"
+        );
+    }
+    let fallback = catalog
+        .resolve(args.models.first().map_or("gpt-4o", |m| m.as_str()))
+        .context("--model")?;
+    let image_size = args
+        .image_size
+        .as_deref()
+        .map(parse_size)
+        .transpose()
+        .context("--image-size")?;
+    // Every file is checked before any is counted.
+    for p in &args.batch {
+        std::fs::metadata(p).with_context(|| format!("--batch {}", p.display()))?;
+    }
+    let resolve = |n: &str| catalog.model(n);
+    let rules = BatchRules {
+        resolve: &resolve,
+        fallback,
+        allow_special: args.allow_special,
+        default_image_size: image_size,
+    };
+    let mut files = Vec::new();
+    for p in &args.batch {
+        let bytes = read_file(p)?;
+        let size = bytes.len() as u64;
+        let label = p.display().to_string();
+        let text = decode(&label, bytes, args.lossy, ctx.quiet)?;
+        let mut count = count_file(&text, &rules);
+        if size > BATCH_MAX_BYTES {
+            count.problems.push(format!(
+                "{} bytes: the services accept batch files of at most 200 MB",
+                thousands(size)
+            ));
+        }
+        files.push(BatchFile {
+            path: label,
+            bytes: size,
+            count,
+        });
+    }
+    let models = batch_models(catalog, &files, sku, args.batch_quota, args.enterprise);
+    let bad: usize = files.iter().map(|f| f.count.bad.len()).sum();
+    let problems: usize = files.iter().map(|f| f.count.problems.len()).sum();
+    let failed = bad > 0
+        || problems > 0
+        || models
+            .iter()
+            .any(|m| m.not_fitting > 0 || m.within_quota == Some(false));
+    render_batch(&mut *ctx.out, args.format, &files, &models, fallback)?;
+    if bad > 0 && !ctx.quiet && args.format != Format::Table {
+        eprintln!("note: {bad} line(s) could not be counted; they are listed in the output");
+    }
+    Ok(if args.check && failed {
+        ExitStatus::CheckFailed
+    } else {
+        ExitStatus::Success
+    })
+}
+
+fn batch_models(
+    catalog: &crate::catalog::Catalog,
+    files: &[BatchFile],
+    sku: Sku,
+    quota: Option<u64>,
+    enterprise: bool,
+) -> Vec<BatchModel> {
+    use std::collections::BTreeMap;
+    let mut by: BTreeMap<&str, Vec<&crate::tokens::batch::BatchLine>> = BTreeMap::new();
+    for l in files.iter().flat_map(|f| &f.count.lines) {
+        by.entry(l.counted_as.as_str()).or_default().push(l);
+    }
+    by.into_iter()
+        .map(|(name, lines)| {
+            let m = catalog.model(name);
+            let enqueued: u64 = lines.iter().map(|l| l.prompt_tokens).sum();
+            let mut prompts: Vec<f64> = lines.iter().map(|l| l.prompt_tokens as f64).collect();
+            let (limit, source) = match (quota, m.and_then(|m| m.batch)) {
+                (Some(q), _) => (Some(q), "--batch-quota".to_string()),
+                (None, Some(b)) => {
+                    let (v, which) = match (sku, enterprise) {
+                        (Sku::DataZoneBatch, false) => (b.data_zone_enqueued, "Data Zone, Default"),
+                        (Sku::DataZoneBatch, true) => {
+                            (b.data_zone_enqueued_enterprise, "Data Zone, Enterprise")
+                        }
+                        (_, false) => (Some(b.global_enqueued), "Global, Default"),
+                        (_, true) => (Some(b.global_enqueued_enterprise), "Global, Enterprise"),
+                    };
+                    (v, format!("catalog ({which})"))
+                }
+                (None, None) => (None, "not in the catalog: pass --batch-quota".to_string()),
+            };
+            BatchModel {
+                model: name.to_string(),
+                lines: lines.len() as u64,
+                enqueued_tokens: enqueued,
+                prompt_p50: crate::stats::percentile(&mut prompts, 0.5),
+                prompt_p99: crate::stats::percentile(&mut prompts, 0.99),
+                prompt_max: lines.iter().map(|l| l.prompt_tokens).max().unwrap_or(0),
+                not_fitting: lines.iter().filter(|l| !l.fits).count() as u64,
+                input_cost_usd: m
+                    .and_then(|m| catalog.token_price(m, sku))
+                    .map(|q| q.cost(enqueued, 0, 0)),
+                sku: sku.to_string(),
+                quota: limit,
+                quota_source: if limit.is_none() && quota.is_none() {
+                    "not in the catalog for this SKU: pass --batch-quota".to_string()
+                } else {
+                    source
+                },
+                within_quota: limit.map(|q| enqueued <= q),
+            }
+        })
+        .collect()
+}
+
+/// Bad lines shown in the table (all of them are in JSON and CSV).
+const BAD_LINES_SHOWN: usize = 20;
+
+fn render_batch(
+    out: &mut dyn Write,
+    format: Format,
+    files: &[BatchFile],
+    models: &[BatchModel],
+    fallback: &Model,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Json => {
+            #[derive(Serialize)]
+            struct J<'a> {
+                files: &'a [BatchFile],
+                models: &'a [BatchModel],
+            }
+            output::write_json(out, &J { files, models })?;
+        }
+        Format::Csv => {
+            let mut w = output::csv_writer(out);
+            w.write_record([
+                "file",
+                "line",
+                "custom_id",
+                "model",
+                "counted_as",
+                "endpoint",
+                "prompt_tokens",
+                "max_tokens",
+                "fits",
+                "error",
+            ])?;
+            for f in files {
+                let mut rows: Vec<(usize, Vec<String>)> = f
+                    .count
+                    .lines
+                    .iter()
+                    .map(|l| {
+                        (
+                            l.line,
+                            vec![
+                                f.path.clone(),
+                                l.line.to_string(),
+                                l.custom_id.clone(),
+                                l.model.clone(),
+                                l.counted_as.clone(),
+                                serde_json::to_value(l.endpoint)
+                                    .ok()
+                                    .and_then(|v| v.as_str().map(str::to_string))
+                                    .unwrap_or_default(),
+                                l.prompt_tokens.to_string(),
+                                l.max_tokens.map(|x| x.to_string()).unwrap_or_default(),
+                                l.fits.to_string(),
+                                String::new(),
+                            ],
+                        )
+                    })
+                    .collect();
+                rows.extend(f.count.bad.iter().map(|b| {
+                    let mut r = vec![f.path.clone(), b.line.to_string()];
+                    r.extend(std::iter::repeat_n(String::new(), 7));
+                    r.push(b.message.clone());
+                    (b.line, r)
+                }));
+                rows.sort_by_key(|r| r.0);
+                for (_, r) in rows {
+                    w.write_record(&r)?;
+                }
+            }
+            w.flush()?;
+        }
+        Format::Table => {
+            let mut t = output::table(
+                &[
+                    "model",
+                    "lines",
+                    "enqueued tokens",
+                    "prompt p50 / p99 / max",
+                    "not fitting",
+                    "input cost",
+                    "quota",
+                    "of quota",
+                ],
+                &[false, true, true, true, true, true, true, true],
+            );
+            for m in models {
+                t.add_row(vec![
+                    m.model.clone(),
+                    thousands(m.lines),
+                    thousands(m.enqueued_tokens),
+                    format!(
+                        "{} / {} / {}",
+                        thousands(m.prompt_p50.round() as u64),
+                        thousands(m.prompt_p99.round() as u64),
+                        thousands(m.prompt_max)
+                    ),
+                    thousands(m.not_fitting),
+                    m.input_cost_usd.map(usd).unwrap_or_else(|| "-".into()),
+                    m.quota.map(thousands).unwrap_or_else(|| "-".into()),
+                    m.quota
+                        .map(|q| output::pct_fine(m.enqueued_tokens as f64 / q as f64))
+                        .unwrap_or_else(|| "-".into()),
+                ]);
+            }
+            let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+            let lines: usize = files.iter().map(|f| f.count.lines.len()).sum();
+            let bad: usize = files.iter().map(|f| f.count.bad.len()).sum();
+            writeln!(
+                out,
+                "{} · {} line(s) counted, {} could not be counted",
+                paths.join(", "),
+                thousands(lines as u64),
+                thousands(bad as u64)
+            )?;
+            output::write_table(out, &t)?;
+            for m in models {
+                match m.within_quota {
+                    Some(true) => writeln!(
+                        out,
+                        "quota: {} enqueues {} of {} tokens on {} ({}): fits",
+                        m.model,
+                        thousands(m.enqueued_tokens),
+                        thousands(m.quota.unwrap_or(0)),
+                        m.sku,
+                        m.quota_source
+                    )?,
+                    Some(false) => writeln!(
+                        out,
+                        "quota: {} enqueues {} tokens, over the {} of {} ({}): the job is refused (token_limit_exceeded) or fails validation; split the file or wait for running jobs to end",
+                        m.model,
+                        thousands(m.enqueued_tokens),
+                        thousands(m.quota.unwrap_or(0)),
+                        m.sku,
+                        m.quota_source
+                    )?,
+                    None => writeln!(out, "quota: {}: {}", m.model, m.quota_source)?,
+                }
+            }
+            for f in files {
+                for p in &f.count.problems {
+                    writeln!(out, "problem: {}: {p}", f.path)?;
+                }
+                if !f.count.unresolved_models.is_empty() {
+                    writeln!(
+                        out,
+                        "note: {}: body.model {} is not a catalog model (a batch deployment's name): counted as {} (--model)",
+                        f.path,
+                        f.count.unresolved_models.join(", "),
+                        fallback.name
+                    )?;
+                }
+            }
+            let all_bad: Vec<(&str, &crate::tokens::batch::BadLine)> = files
+                .iter()
+                .flat_map(|f| f.count.bad.iter().map(move |b| (f.path.as_str(), b)))
+                .collect();
+            for (path, b) in all_bad.iter().take(BAD_LINES_SHOWN) {
+                writeln!(out, "bad line: {path}:{}: {}", b.line, b.message)?;
+            }
+            let misfits: Vec<(&str, &crate::tokens::batch::BatchLine)> = files
+                .iter()
+                .flat_map(|f| {
+                    f.count
+                        .lines
+                        .iter()
+                        .filter(|l| !l.fits)
+                        .map(move |l| (f.path.as_str(), l))
+                })
+                .collect();
+            for (path, l) in misfits.iter().take(BAD_LINES_SHOWN) {
+                writeln!(
+                    out,
+                    "does not fit: {path}:{}: prompt {} tokens + max_tokens {} over {}'s limits",
+                    l.line,
+                    thousands(l.prompt_tokens),
+                    l.max_tokens.map(thousands).unwrap_or_else(|| "-".into()),
+                    l.counted_as
+                )?;
+            }
+            if all_bad.len() > BAD_LINES_SHOWN {
+                writeln!(
+                    out,
+                    "… and {} more bad lines (--format csv or json lists every line)",
+                    all_bad.len() - BAD_LINES_SHOWN
+                )?;
+            }
+            writeln!(
+                out,
+                "note: enqueued tokens are the lines' prompt tokens, as counted by the API; Azure holds them against the quota until the job ends. --format csv gives every line."
+            )?;
         }
     }
     Ok(())

@@ -2,12 +2,15 @@
 //! configuration (failing fast with the flag to fix), calls the domain modules, and renders the
 //! result to stdout. [`run`] dispatches with one `match`.
 
+pub mod calibrate;
 pub mod cost;
 pub mod count;
+mod logs;
 pub mod models;
 pub mod plan;
 pub mod profile;
 mod progress;
+pub mod query;
 pub mod report;
 pub mod simulate;
 pub(crate) mod workload;
@@ -75,6 +78,8 @@ pub fn run_with(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Plan(args) => plan::run(&mut ctx, args),
         Command::Cost(args) => cost::run(&mut ctx, args),
         Command::Report(args) => report::run(&mut ctx, args),
+        Command::Query(args) => query::run(&mut ctx, args),
+        Command::Calibrate(args) => calibrate::run(&mut ctx, args),
     }
 }
 

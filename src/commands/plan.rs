@@ -3,11 +3,9 @@
 //! level, beside the capacity calculator's answer and all pay-as-you-go; then the quota the
 //! spillover needs, how the answer moves with the assumptions, and token budgets.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -128,8 +126,14 @@ fn configure(
     if args.budget == Some(0) {
         bail!("--budget 0: a prompt budget must be positive");
     }
-    let workload =
-        workload::configure(&args.workload, args.growth, "--growth", &topo, &ctx.catalog)?;
+    let workload = workload::configure(
+        &args.workload,
+        args.growth,
+        "--growth",
+        &topo,
+        &ctx.catalog,
+        &[],
+    )?;
     if let Some(path) = &out {
         let ext = path
             .extension()
@@ -326,43 +330,6 @@ pub(crate) struct Doc {
     pub(crate) notes: Vec<String>,
 }
 
-/// Counts simulations on stderr while the sweep runs (hidden off a terminal or with --quiet).
-struct Counter {
-    bar: Option<ProgressBar>,
-}
-
-impl Counter {
-    fn new(quiet: bool) -> Counter {
-        if quiet || !std::io::stderr().is_terminal() {
-            return Counter { bar: None };
-        }
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {pos} simulations ({elapsed})")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        Counter { bar: Some(bar) }
-    }
-
-    fn stage(&self, msg: &'static str) {
-        if let Some(b) = &self.bar {
-            b.set_message(msg);
-        }
-    }
-
-    fn tick(&self, n: usize) {
-        if let Some(b) = &self.bar {
-            b.inc(n as u64);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-}
-
 pub fn run(ctx: &mut Context<'_>, args: PlanArgs) -> anyhow::Result<ExitStatus> {
     let cfg = configure(ctx, args.core, args.out, args.format)?;
     let a = analyse(ctx, cfg)?;
@@ -440,7 +407,7 @@ pub(crate) fn analyse(ctx: &mut Context<'_>, cfg: Config) -> anyhow::Result<Anal
         details.push(c);
     }
     let zero = vec![0u32; cfg.sized.len()];
-    let counter = Counter::new(ctx.quiet);
+    let counter = super::progress::Counter::new(ctx.quiet);
     counter.stage("sweeping sizes:");
     let tick = |k: usize| counter.tick(k);
     let result = search(

@@ -321,7 +321,7 @@ fn notes(
     }
     if summary.failed > 0 {
         n.push(format!(
-            "{} failed requests (zero response tokens) are counted as arrivals and excluded from per-request distributions",
+            "{} failed requests (an error status in a usage log; zero response tokens in BurstGPT) are counted as arrivals and excluded from per-request distributions",
             thousands(summary.failed)
         ));
     }
@@ -369,6 +369,11 @@ fn notes(
     if profile.relative_time {
         n.push("timestamps are relative to the trace start (pass --start to anchor them)".into());
     }
+    n.extend(super::workload::usage_notes(
+        summary,
+        profile.overall.cached_tokens,
+        false,
+    ));
     n
 }
 

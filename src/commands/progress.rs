@@ -60,3 +60,40 @@ impl Progress for Bar {
         }
     }
 }
+
+/// Counts simulations on stderr while the sweep runs (hidden off a terminal or with --quiet).
+pub struct Counter {
+    bar: Option<ProgressBar>,
+}
+
+impl Counter {
+    pub fn new(quiet: bool) -> Counter {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Counter { bar: None };
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {pos} simulations ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        Counter { bar: Some(bar) }
+    }
+
+    pub fn stage(&self, msg: &'static str) {
+        if let Some(b) = &self.bar {
+            b.set_message(msg);
+        }
+    }
+
+    pub fn tick(&self, n: usize) {
+        if let Some(b) = &self.bar {
+            b.inc(n as u64);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::workload::{self, Traffic, WorkloadConfig};
 use super::{Context, ExitStatus};
 use crate::catalog::Reservation;
-use crate::cli::{ReportFormat, SimulateArgs};
+use crate::cli::{LogFormat, ReportFormat, SimulateArgs};
 use crate::ingest::time::{format_time, format_utc};
 use crate::output::{self, duration, pct, share, thousands, thousands_f, usd};
 use crate::sim::topology::{Admission, defaults};
@@ -24,12 +24,53 @@ struct Config {
     workload: WorkloadConfig,
     reservation: Reservation,
     timeline: Option<(PathBuf, bool)>,
+    log_out: Option<(PathBuf, LogFormat)>,
+    compare: Option<Option<PathBuf>>,
     format: ReportFormat,
 }
 
 fn configure(ctx: &Context<'_>, args: SimulateArgs) -> anyhow::Result<Config> {
     let topo = Topology::load(&args.topology, &ctx.catalog)?;
-    let workload = workload::configure(&args.workload, args.scale, "--scale", &topo, &ctx.catalog)?;
+    let mut extra: Vec<&str> = Vec::new();
+    if args.compare_observed {
+        if args.workload.synthetic.is_some() {
+            bail!(
+                "--compare-observed compares with a log: give it with --trace (an APIM or LiteLLM log with statuses and backends)"
+            );
+        }
+        extra.extend(["status", "backend"]);
+    }
+    if args.log_out.is_some() {
+        extra.push("tenant");
+    }
+    if (args.compare_observed || args.log_out.is_some())
+        && (args.scale != 1.0 || args.workload.speed != 1.0)
+    {
+        bail!(
+            "{}: the requests must be the log's own, one for one: drop --scale and --speed",
+            if args.compare_observed {
+                "--compare-observed"
+            } else {
+                "--log-out"
+            }
+        );
+    }
+    if let Some(p) = &args.out
+        && p.extension().is_none_or(|e| !e.eq_ignore_ascii_case("csv"))
+    {
+        bail!(
+            "--out {}: the side-by-side series is written as .csv",
+            p.display()
+        );
+    }
+    let workload = workload::configure(
+        &args.workload,
+        args.scale,
+        "--scale",
+        &topo,
+        &ctx.catalog,
+        &extra,
+    )?;
     let timeline = args
         .timeline
         .as_ref()
@@ -54,6 +95,8 @@ fn configure(ctx: &Context<'_>, args: SimulateArgs) -> anyhow::Result<Config> {
         workload,
         reservation: args.reservation.into(),
         timeline,
+        log_out: args.log_out.map(|p| (p, args.log_format)),
+        compare: args.compare_observed.then_some(args.out),
         format: args.format,
     })
 }
@@ -99,12 +142,36 @@ pub fn run(ctx: &mut Context<'_>, args: SimulateArgs) -> anyhow::Result<ExitStat
             seed: cfg.workload.seed,
             timeline: cfg.timeline.is_some(),
             reservation: cfg.reservation,
+            record: cfg.log_out.is_some() || cfg.compare.is_some(),
             ..SimOptions::seeded(cfg.workload.seed)
         },
     )?;
     if let Some((path, parquet)) = &cfg.timeline {
         write_timeline(&report, &cfg.topo, path, *parquet)
             .with_context(|| format!("--timeline {}", path.display()))?;
+    }
+    if let Some((prefix, format)) = &cfg.log_out {
+        let written = super::logs::write(
+            prefix,
+            *format,
+            &cfg.topo,
+            &requests,
+            &report,
+            &traffic,
+            cfg.workload.seed,
+        )
+        .with_context(|| format!("--log-out {}", prefix.display()))?;
+        if !ctx.quiet {
+            eprintln!("log: {}", written.join(", "));
+        }
+    }
+    if let Some(out) = &cfg.compare {
+        let observed = observations(&cfg.topo, &traffic)?;
+        let c = crate::sim::observed::compare(&cfg.topo, &requests, &observed.0, &report);
+        if let Some(path) = out {
+            write_comparison(path, &c).with_context(|| format!("--out {}", path.display()))?;
+        }
+        return render_comparison(ctx, &cfg, &traffic, &c, &observed.1);
     }
     let mut notes = traffic.notes.clone();
     notes.push(workload::admission_note(
@@ -114,6 +181,163 @@ pub fn run(ctx: &mut Context<'_>, args: SimulateArgs) -> anyhow::Result<ExitStat
     ));
     notes.extend(report_notes(&cfg.topo, &report));
     render(ctx, &cfg, &traffic, &report, &notes)?;
+    Ok(ExitStatus::Success)
+}
+
+/// What the log says each request got, in the trace's order (status and matched backend),
+/// and the backends no deployment matched.
+pub(crate) fn observations(
+    topo: &Topology,
+    traffic: &Traffic,
+) -> anyhow::Result<(Vec<crate::sim::observed::Observation>, Vec<String>)> {
+    use crate::sim::observed::{Observation, match_backend};
+    let Some(s) = &traffic.summary else {
+        bail!("--compare-observed: the workload is synthetic");
+    };
+    let (Some(si), Some(bi)) = (
+        s.dims.iter().position(|d| d == "status"),
+        s.dims.iter().position(|d| d == "backend"),
+    ) else {
+        bail!("internal: the status and backend fields were not read");
+    };
+    let groups: Vec<Observation> = s
+        .groups
+        .iter()
+        .map(|g| Observation {
+            status: g.get(si).and_then(|v| v.parse().ok()),
+            dep: g.get(bi).and_then(|b| match_backend(topo, b)),
+        })
+        .collect();
+    if groups.iter().all(|o| o.status.is_none()) {
+        bail!(
+            "{}: no request in the log carries a status: --compare-observed needs a log with outcomes (APIM gateway logs, LiteLLM spend logs, per-minute series with a status column)",
+            traffic.label
+        );
+    }
+    let mut unmatched: Vec<String> = s
+        .groups
+        .iter()
+        .filter_map(|g| g.get(bi))
+        .filter(|b| *b != "(none)" && match_backend(topo, b).is_none())
+        .cloned()
+        .collect();
+    unmatched.sort();
+    unmatched.dedup();
+    Ok((
+        traffic
+            .trace
+            .iter()
+            .map(|r| groups[r.group as usize])
+            .collect(),
+        unmatched,
+    ))
+}
+
+fn write_comparison(path: &Path, c: &crate::sim::observed::Comparison) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(path)?;
+    w.write_record([
+        "minute",
+        "deployment",
+        "arrivals",
+        "observed_served",
+        "simulated_served",
+        "observed_429",
+        "simulated_429",
+    ])?;
+    for r in &c.minutes {
+        w.write_record([
+            format_utc(r.minute_us),
+            r.deployment.clone(),
+            r.arrivals.to_string(),
+            r.observed_served.to_string(),
+            r.simulated_served.to_string(),
+            r.observed_429.to_string(),
+            r.simulated_429.to_string(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// The fidelity table of a comparison.
+pub(crate) fn fidelity_table(c: &crate::sim::observed::Comparison) -> comfy_table::Table {
+    let mut t = output::table(
+        &[
+            "deployment",
+            "served: observed",
+            "simulated",
+            "429s: observed",
+            "simulated",
+            "served-share error",
+            "429-share error",
+        ],
+        &[false, true, true, true, true, true, true],
+    );
+    for f in &c.fidelity {
+        t.add_row(vec![
+            f.deployment.clone(),
+            thousands(f.observed_served),
+            thousands(f.simulated_served),
+            thousands(f.observed_429),
+            thousands(f.simulated_429),
+            format!("{:.1} pp", f.served_share_error_pp),
+            format!("{:.1} pp", f.throttle_share_error_pp),
+        ]);
+    }
+    t
+}
+
+fn render_comparison(
+    ctx: &mut Context<'_>,
+    cfg: &Config,
+    traffic: &Traffic,
+    c: &crate::sim::observed::Comparison,
+    unmatched: &[String],
+) -> anyhow::Result<ExitStatus> {
+    let out = &mut *ctx.out;
+    match cfg.format {
+        ReportFormat::Json => {
+            #[derive(Serialize)]
+            struct J<'a> {
+                #[serde(flatten)]
+                comparison: &'a crate::sim::observed::Comparison,
+                unmatched_backends: &'a [String],
+            }
+            output::write_json(
+                out,
+                &J {
+                    comparison: c,
+                    unmatched_backends: unmatched,
+                },
+            )?
+        }
+        ReportFormat::Table => {
+            writeln!(
+                out,
+                "{} · {} · observed against simulated, per deployment (errors: mean over the busiest quarter of the minutes, percentage points of the minute's arrivals)\n",
+                cfg.topology.display(),
+                traffic.label
+            )?;
+            output::write_table(out, &fidelity_table(c))?;
+            writeln!(
+                out,
+                "served outside priority 1: observed {} · simulated {}",
+                pct(c.observed_spill),
+                pct(c.simulated_spill)
+            )?;
+            if !unmatched.is_empty() {
+                writeln!(
+                    out,
+                    "note: backends in the log that match no deployment (by name or region): {}",
+                    unmatched.join(", ")
+                )?;
+            }
+            writeln!(
+                out,
+                "note: `spillway calibrate` fits the PTU throughput, burst tolerance and Standard RPM windows to these observations."
+            )?;
+        }
+    }
     Ok(ExitStatus::Success)
 }
 

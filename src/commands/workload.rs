@@ -100,13 +100,16 @@ pub(crate) struct WorkloadConfig {
     pub seed: u64,
 }
 
-/// Checks the workload flags; `scale_flag` names the growth flag in errors.
+/// Checks the workload flags; `scale_flag` names the growth flag in errors. `extra_dims` are
+/// log fields to keep per request besides the token limit's key (each request's values end up
+/// in `IngestSummary::groups`).
 pub(crate) fn configure(
     args: &WorkloadArgs,
     scale: f64,
     scale_flag: &str,
     topo: &Topology,
     catalog: &Catalog,
+    extra_dims: &[&str],
 ) -> anyhow::Result<WorkloadConfig> {
     if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 1e6) {
         bail!(
@@ -145,8 +148,13 @@ pub(crate) fn configure(
             let mut ingest = ingest_options(&args.input, &[], catalog)?;
             if let Some(tl) = &topo.gateway.token_limit {
                 ingest.by = vec![tl.key.clone()];
-                ingest.by_optional = true;
             }
+            for d in extra_dims {
+                if !ingest.by.iter().any(|x| x == d) {
+                    ingest.by.push(d.to_string());
+                }
+            }
+            ingest.by_optional = true;
             ingest.max_requests = Some((MAX_REQUESTS as f64 / scale.max(1.0)).floor() as u64);
             Source::Trace {
                 paths: args.trace.clone(),
@@ -172,6 +180,8 @@ pub(crate) struct Traffic {
     pub label: String,
     /// Things the reader should know about how the traffic was read.
     pub notes: Vec<String>,
+    /// Token-limit key of each ingest group (by `Request::group`).
+    pub keys: Vec<u32>,
 }
 
 /// Reads the trace (once) or describes the synthetic load.
@@ -191,6 +201,7 @@ pub(crate) fn load(
                     format_utc(synthetic.start_us)
                 ),
                 notes: Vec::new(),
+                keys: Vec::new(),
             });
         }
         Source::Trace { paths, ingest } => (paths, ingest),
@@ -198,7 +209,7 @@ pub(crate) fn load(
     let progress = super::progress::Bar::new(paths, ctx.quiet);
     let read = crate::ingest::read_all(paths, ingest, &ctx.catalog, &progress);
     progress.finish();
-    let (trace, summary) = read.map_err(|e| {
+    let (mut trace, summary) = read.map_err(|e| {
         let limit = ingest.max_requests.unwrap_or(MAX_REQUESTS);
         let hint = if cfg.scale > 1.0 {
             format!(
@@ -226,7 +237,15 @@ pub(crate) fn load(
             summary.skipped
         );
     }
-    let mut notes = Vec::new();
+    let cached: u64 = trace.iter().map(|r| r.cached as u64).sum();
+    let mut notes = usage_notes(&summary, cached, true);
+    let imputed = impute_unlogged(&mut trace);
+    if imputed > 0 {
+        notes.push(format!(
+            "{} requests were logged without token counts (a 429 carries none; so does every request when APIM's LLM logging is off); they replay at the median prompt and completion of the same model's requests that carry them",
+            thousands(imputed)
+        ));
+    }
     if let Some(tl) = &topo.gateway.token_limit {
         let keyless = summary
             .groups
@@ -240,12 +259,105 @@ pub(crate) fn load(
             ));
         }
     }
+    // Each group's token-limit key: the interned value of the key's field.
+    let keys = match topo
+        .gateway
+        .token_limit
+        .as_ref()
+        .and_then(|tl| summary.dims.iter().position(|d| *d == tl.key))
+    {
+        Some(i) => {
+            let mut ids: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+            summary
+                .groups
+                .iter()
+                .map(|g| {
+                    let v = g.get(i).map_or("", String::as_str);
+                    let n = ids.len() as u32;
+                    *ids.entry(v).or_insert(n)
+                })
+                .collect()
+        }
+        None => vec![0; summary.groups.len()],
+    };
     Ok(Traffic {
         trace,
         summary: Some(summary),
         label: format!("trace: {}", files.join(", ")),
         notes,
+        keys,
     })
+}
+
+/// What a reader must know about usage-log inputs: requests logged without token counts (for a
+/// replay, see [`impute_unlogged`]), and aggregates spread over their buckets.
+pub(crate) fn usage_notes(
+    summary: &IngestSummary,
+    cached_tokens: u64,
+    replay: bool,
+) -> Vec<String> {
+    let mut n = Vec::new();
+    // Sources whose exports never carry cached tokens.
+    let uncached: Vec<&str> = summary
+        .files
+        .iter()
+        .filter(|f| matches!(f.format.as_str(), "apim" | "azure-metrics" | "per-minute"))
+        .map(|f| f.path.as_str())
+        .collect();
+    if !uncached.is_empty() && cached_tokens == 0 {
+        n.push(format!(
+            "no cached tokens in this source ({}: APIM logs, Azure metrics and per-minute series do not record them): prompt-cache discounts are not applied",
+            uncached.join(", ")
+        ));
+    }
+    if summary.no_tokens > 0 && !replay {
+        n.push(format!(
+            "{} requests in the usage log carry no token counts (an APIM gateway row without an LLM-log row: a 429 APIM answered itself, or LLM logging off); they count as arrivals with 0 tokens",
+            thousands(summary.no_tokens)
+        ));
+    }
+    if summary.spread {
+        n.push("per-minute (or coarser) aggregates were spread over their buckets: request i of n at start + (i + ½) ÷ n of the bucket, its tokens split evenly. Per-minute RPM and TPM are the source's; per-request sizes are even shares, not observed".into());
+    }
+    n
+}
+
+/// Requests logged with no tokens at all (gateway logs record none for a 429, nor for any
+/// request when LLM logging is off) would replay as empty requests that any deployment admits; they replay instead at the median
+/// prompt and completion of the same model's requests that carry tokens (none: left as they
+/// are). Returns how many were filled in.
+fn impute_unlogged(trace: &mut [Request]) -> u64 {
+    let unlogged = |r: &Request| r.prompt == 0 && r.completion == 0;
+    if !trace.iter().any(unlogged) {
+        return 0;
+    }
+    let mut sizes: std::collections::HashMap<u16, (Vec<f64>, Vec<f64>)> = Default::default();
+    for r in trace.iter().filter(|r| r.prompt > 0) {
+        let e = sizes.entry(r.model).or_default();
+        e.0.push(r.prompt as f64);
+        e.1.push(r.completion as f64);
+    }
+    let medians: std::collections::HashMap<u16, (u32, u32)> = sizes
+        .into_iter()
+        .map(|(m, (mut p, mut c))| {
+            (
+                m,
+                (
+                    crate::stats::percentile(&mut p, 0.5).round() as u32,
+                    crate::stats::percentile(&mut c, 0.5).round() as u32,
+                ),
+            )
+        })
+        .collect();
+    let mut n = 0;
+    for r in trace.iter_mut().filter(|r| unlogged(r)) {
+        if let Some(&(p, c)) = medians.get(&r.model) {
+            r.prompt = p;
+            r.completion = c;
+            n += 1;
+        }
+    }
+    n
 }
 
 /// The simulator's requests: the trace shaped by speed, growth and the max_tokens rule (or the
@@ -277,11 +389,13 @@ pub(crate) fn requests(
                         failed: false,
                     })
                     .collect();
-                reqs = shape(&as_trace, cfg, scale, estimate);
+                let keys: Vec<u32> =
+                    (0..=as_trace.iter().map(|r| r.group).max().unwrap_or(0)).collect();
+                reqs = shape(&as_trace, &keys, cfg, scale, estimate);
             }
             reqs
         }
-        Source::Trace { .. } => shape(&traffic.trace, cfg, scale, estimate),
+        Source::Trace { .. } => shape(&traffic.trace, &traffic.keys, cfg, scale, estimate),
     };
     if reqs.is_empty() {
         bail!("{}: the workload has no requests", traffic.label);
@@ -308,6 +422,7 @@ pub(crate) fn requests(
 
 fn shape(
     trace: &[Request],
+    keys: &[u32],
     cfg: &WorkloadConfig,
     scale: f64,
     estimate: MaxTokensEstimate,
@@ -318,7 +433,9 @@ fn shape(
         estimate,
         seed: cfg.seed,
     };
-    from_trace(trace, &shape, &|g| g)
+    from_trace(trace, &shape, &|g| {
+        keys.get(g as usize).copied().unwrap_or(0)
+    })
 }
 
 /// How admission was charged: how many requests carried their own max_tokens, and what the

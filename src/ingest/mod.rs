@@ -23,9 +23,11 @@
 mod chatlog;
 mod chatscan;
 pub mod json;
+pub mod query;
 mod source;
 mod table;
 pub mod time;
+mod usage;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -210,6 +212,12 @@ pub struct IngestSummary {
     pub dims: Vec<String>,
     /// Dimension values by group id (`Request::group`).
     pub groups: Vec<Vec<String>>,
+    /// Requests a usage log records without token counts (an APIM gateway row with no LLM
+    /// log row: a 429 APIM answered itself, or LLM logging off).
+    pub no_tokens: u64,
+    /// Some input was a per-minute (or coarser) aggregate, spread over its buckets: per-request
+    /// sizes are even shares, not observed.
+    pub spread: bool,
 }
 
 /// Progress reporting (the command layer draws it; domain code never prints).
@@ -446,6 +454,11 @@ impl Emitter<'_, '_> {
         id
     }
 
+    /// Counts requests a usage log carries no token counts for.
+    pub(crate) fn note_missing_tokens(&mut self, n: u64) {
+        self.summary.no_tokens += n;
+    }
+
     /// For formats whose rows never name a model: interns the default model up front, so that
     /// every block can take the [`Emitter::direct`] path.
     pub fn expect_default_model(&mut self) {
@@ -617,13 +630,54 @@ pub fn read(
         interner.groups.insert(Vec::new(), 0);
         summary.groups.push(Vec::new());
     }
+    // APIM exports are read together: a request's LLM-log and gateway-log rows sit in
+    // different files, joined on CorrelationId.
+    let mut apim: Vec<source::OpenFile> = Vec::new();
+    let mut others: Vec<source::OpenFile> = Vec::new();
     for path in paths {
-        let label = path.display().to_string();
         let file = source::open(path, opts.format).map_err(|e| IngestError::Io {
-            file: label.clone(),
+            file: path.display().to_string(),
             source: e,
         })?;
-        progress.start_file(path, file.size);
+        if file.format == InputFormat::Apim {
+            apim.push(file);
+        } else {
+            others.push(file);
+        }
+    }
+    if !apim.is_empty() {
+        let label = apim
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + ");
+        progress.start_file(&apim[0].path, apim.iter().map(|f| f.size).sum());
+        let fs = FileSummary {
+            path: label.clone(),
+            format: InputFormat::Apim.name().to_string(),
+            rows_read: 0,
+            requests: 0,
+            failed: 0,
+            skipped: 0,
+            relative_time: false,
+        };
+        let mut em = Emitter {
+            label,
+            opts,
+            resolver: &resolver,
+            interner: &mut interner,
+            summary: &mut summary,
+            fs,
+            sink: &mut *sink,
+        };
+        usage::read_apim(&mut apim, &mut em)?;
+        let fs = em.fs;
+        summary.files.push(fs);
+    }
+    for mut file in others {
+        let path = file.path.clone();
+        let label = path.display().to_string();
+        progress.start_file(&path, file.size);
         let fs = FileSummary {
             path: label.clone(),
             format: file.format.name().to_string(),
@@ -644,6 +698,15 @@ pub fn read(
         };
         match file.format {
             InputFormat::ChatJsonl => chatlog::read(file, &mut em, progress)?,
+            f if f.is_usage_log() => {
+                if matches!(
+                    f,
+                    InputFormat::PerMinute | InputFormat::UsageApi | InputFormat::AzureMetrics
+                ) {
+                    em.summary.spread = true;
+                }
+                usage::read(&mut file, &mut em)?
+            }
             _ => table::read(file, &mut em, progress)?,
         }
         let fs = em.fs;

@@ -37,10 +37,26 @@ pub enum InputFormat {
     Mooncake,
     /// Apache Parquet with one of the tabular shapes above.
     Parquet,
+    /// Azure API Management `ApiManagementGatewayLlmLog` / `ApiManagementGatewayLogs` exports
+    /// (CSV, query-API JSON, diagnostic JSON lines), joined on `CorrelationId`.
+    Apim,
+    /// LiteLLM `LiteLLM_SpendLogs` dump (CSV or JSON).
+    LiteLlm,
+    /// Batch output JSONL (OpenAI / Azure OpenAI).
+    BatchOutput,
+    /// Batch input JSONL: requests without arrival times; refused with a pointer to
+    /// `count --batch`, which counts it.
+    BatchInput,
+    /// spillway's per-minute aggregate CSV (`spillway query kql|spark` output).
+    PerMinute,
+    /// OpenAI Usage API (completions) JSON, or the usage dashboard's CSV export.
+    UsageApi,
+    /// Azure OpenAI metrics: Metrics REST JSON or the `AzureMetrics` table.
+    AzureMetrics,
 }
 
 impl InputFormat {
-    pub const NAMES: &'static str = "jsonl, csv, tsv, azure, burstgpt, mooncake, parquet";
+    pub const NAMES: &'static str = "jsonl, csv, tsv, azure, burstgpt, mooncake, parquet, apim, litellm, batch-output, batch-input, per-minute, usage-api, azure-metrics";
 
     pub fn name(self) -> &'static str {
         match self {
@@ -51,7 +67,28 @@ impl InputFormat {
             InputFormat::BurstGpt => "burstgpt",
             InputFormat::Mooncake => "mooncake",
             InputFormat::Parquet => "parquet",
+            InputFormat::Apim => "apim",
+            InputFormat::LiteLlm => "litellm",
+            InputFormat::BatchOutput => "batch-output",
+            InputFormat::BatchInput => "batch-input",
+            InputFormat::PerMinute => "per-minute",
+            InputFormat::UsageApi => "usage-api",
+            InputFormat::AzureMetrics => "azure-metrics",
         }
+    }
+
+    /// Usage-log exports, read whole by `ingest::usage`.
+    pub fn is_usage_log(self) -> bool {
+        matches!(
+            self,
+            InputFormat::Apim
+                | InputFormat::LiteLlm
+                | InputFormat::BatchOutput
+                | InputFormat::BatchInput
+                | InputFormat::PerMinute
+                | InputFormat::UsageApi
+                | InputFormat::AzureMetrics
+        )
     }
 }
 
@@ -63,6 +100,13 @@ impl FromStr for InputFormat {
             "csv" => InputFormat::Csv,
             "tsv" => InputFormat::Tsv,
             "azure" => InputFormat::Azure,
+            "apim" => InputFormat::Apim,
+            "litellm" => InputFormat::LiteLlm,
+            "batch-output" | "batch" => InputFormat::BatchOutput,
+            "batch-input" => InputFormat::BatchInput,
+            "per-minute" | "perminute" => InputFormat::PerMinute,
+            "usage-api" | "openai-usage" => InputFormat::UsageApi,
+            "azure-metrics" | "metrics" => InputFormat::AzureMetrics,
             "burstgpt" => InputFormat::BurstGpt,
             "mooncake" => InputFormat::Mooncake,
             "parquet" => InputFormat::Parquet,
@@ -204,6 +248,9 @@ fn logical_extension(path: &Path) -> String {
 
 /// Detects the format from the logical extension and the first bytes of the content.
 fn detect(ext: &str, head: &[u8]) -> InputFormat {
+    if let Some(f) = super::usage::detect(ext, head) {
+        return f;
+    }
     let first_line = head
         .split(|&b| b == b'\n')
         .find(|l| !l.iter().all(u8::is_ascii_whitespace))

@@ -336,12 +336,9 @@ pub(crate) fn read(
         InputFormat::Csv | InputFormat::Tsv => read_csv(&mut file, e, progress),
         InputFormat::Mooncake => read_mooncake(&mut file, e, progress),
         InputFormat::Parquet => read_parquet(&file, e),
-        InputFormat::ChatJsonl => unreachable_format(e),
+        // Chat logs and usage logs have readers of their own (`ingest::read` dispatches).
+        _ => Err(e.error(None, "not a tabular format")),
     }
-}
-
-fn unreachable_format(e: &Emitter<'_, '_>) -> Result<(), IngestError> {
-    Err(e.error(None, "chat logs are read by the JSONL reader"))
 }
 
 /// Reports progress since the last call.

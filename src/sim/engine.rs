@@ -273,6 +273,8 @@ enum Adm {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cause {
     Deployment,
+    /// The gateway answered by itself (no backend available).
+    Gateway,
     TokenLimit,
     Timeout,
 }
@@ -617,7 +619,7 @@ impl Sim<'_> {
                 } else {
                     self.rejections.unavailable += 1;
                 }
-                self.client_failure(req, now, status, retry_after_us, Cause::Deployment)
+                self.client_failure(req, now, status, retry_after_us, Cause::Gateway)
             }
         }
     }
@@ -924,6 +926,8 @@ impl Sim<'_> {
         if let Some(rec) = &mut self.record {
             let o = &mut rec[req as usize];
             o.served_by = Some(dep);
+            o.last_dep = Some(dep);
+            o.status = 200;
             o.answers += 1;
             o.ends += 1;
             o.latency_us = now - r.t_us;
@@ -932,12 +936,22 @@ impl Sim<'_> {
             .token_limit_settle(now, r.key, r.prompt as u64, generated as u64);
     }
 
-    fn finish_failed(&mut self, req: u32, now: i64) {
+    fn finish_failed(&mut self, req: u32, now: i64, status: u16, cause: Cause) {
+        let last_dep = self
+            .state
+            .get(req)
+            .filter(|st| st.dispatch > 0)
+            .map(|st| self.topo.gateway.backends[st.backend as usize].deployment);
         self.end_t = self.end_t.max(now);
         self.state.end(req);
         self.failed += 1;
         if let Some(rec) = &mut self.record {
-            rec[req as usize].ends += 1;
+            let o = &mut rec[req as usize];
+            o.ends += 1;
+            o.status = status;
+            o.from_gateway = matches!(cause, Cause::Gateway | Cause::TokenLimit);
+            o.last_dep = if o.from_gateway { None } else { last_dep };
+            o.latency_us = now - self.reqs[req as usize].t_us;
         }
     }
 
@@ -958,7 +972,7 @@ impl Sim<'_> {
             (_, 400) => self.failures.too_long += 1,
             _ => self.failures.unavailable += 1,
         }
-        self.finish_failed(req, now);
+        self.finish_failed(req, now, status, cause);
     }
 
     fn note_gateway_retry(&mut self, req: u32) {

@@ -23,6 +23,7 @@ pub mod backend;
 mod engine;
 pub mod gateway;
 mod hist;
+pub mod observed;
 pub mod topology;
 pub mod workload;
 
@@ -138,6 +139,12 @@ pub struct RequestOutcome {
     pub latency_us: i64,
     pub client_retries: u32,
     pub gateway_retries: u32,
+    /// The HTTP status the client got last (200, or the failure's: 429, 408 timeout, 400, 503).
+    pub status: u16,
+    /// The deployment that answered it last (None: the gateway answered by itself).
+    pub last_dep: Option<usize>,
+    /// The failure was the gateway's own answer (token limit, no backend available).
+    pub from_gateway: bool,
 }
 
 /// A simulation that broke its own bound: a bug, reported instead of running on.

@@ -85,6 +85,10 @@ struct RawDeployment {
     /// Provisioned: PTUs on the reservation (`cost`; default: the capacity).
     #[serde(default)]
     reserved_ptu: Option<u32>,
+    /// Provisioned: input TPM one PTU serves, measured or fitted (`spillway calibrate`), in place
+    /// of the catalog's figure.
+    #[serde(default)]
+    input_tpm_per_ptu: Option<f64>,
 }
 
 /// `capacity = 250` or `capacity = "auto"` (sized by `spillway plan`).
@@ -752,10 +756,26 @@ impl Topology {
                         ),
                     )
                 })?;
-            let model = catalog
+            let mut model = catalog
                 .resolve(opts.model.as_deref().unwrap_or(&d.model))
                 .map_err(|e| invalid(table.clone(), "model", clip(&e.to_string(), 200)))?
                 .clone();
+            if let Some(x) = d.input_tpm_per_ptu {
+                let x = in_range(x, &table, "input_tpm_per_ptu", 1e7, true)?;
+                match (
+                    &mut model.ptu,
+                    d.sku.parse::<Sku>().map(Sku::is_provisioned),
+                ) {
+                    (Some(p), Ok(true)) => p.input_tpm_per_ptu = x,
+                    _ => {
+                        return Err(invalid(
+                            table,
+                            "input_tpm_per_ptu",
+                            "applies to provisioned deployments of models with PTU figures".into(),
+                        ));
+                    }
+                }
+            }
             let sku: Sku = d.sku.parse().map_err(|e: crate::catalog::UnknownSku| {
                 invalid(table.clone(), "sku", clip(&e.to_string(), 300))
             })?;

@@ -11,6 +11,7 @@
 //! panics and is linear in the input, including the inputs that make tiktoken panic (a million
 //! spaces with o200k_base) or go quadratic (tiktoken-rs before 0.12.1).
 
+pub mod batch;
 mod bpe;
 pub mod chat;
 pub mod image;

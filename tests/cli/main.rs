@@ -8,6 +8,7 @@ mod plan;
 mod profile;
 mod report;
 mod simulate;
+mod usage;
 
 use assert_cmd::Command;
 
