@@ -220,8 +220,8 @@ pub struct ModelsArgs {
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// Force the input format: jsonl, csv, tsv, azure, burstgpt, mooncake, parquet, apim,
-    /// litellm, batch-output, per-minute, usage-api, azure-metrics [default: detected from the
-    /// extension and the header].
+    /// litellm, batch-output, helicone, langfuse, per-minute, usage-api, azure-metrics
+    /// [default: detected from the extension and the header].
     #[arg(long, value_name = "FORMAT")]
     pub input_format: Option<String>,
 

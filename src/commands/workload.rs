@@ -301,18 +301,23 @@ pub(crate) fn usage_notes(
     let uncached: Vec<&str> = summary
         .files
         .iter()
-        .filter(|f| matches!(f.format.as_str(), "apim" | "azure-metrics" | "per-minute"))
+        .filter(|f| {
+            matches!(
+                f.format.as_str(),
+                "apim" | "azure-metrics" | "per-minute" | "langfuse"
+            )
+        })
         .map(|f| f.path.as_str())
         .collect();
     if !uncached.is_empty() && cached_tokens == 0 {
         n.push(format!(
-            "no cached tokens in this source ({}: APIM logs, Azure metrics and per-minute series do not record them): prompt-cache discounts are not applied",
+            "no cached tokens in this source ({}: APIM logs, Azure metrics and per-minute series do not record them, nor Langfuse under one key): prompt-cache discounts are not applied",
             uncached.join(", ")
         ));
     }
     if summary.no_tokens > 0 && !replay {
         n.push(format!(
-            "{} requests in the usage log carry no token counts (an APIM gateway row without an LLM-log row: a 429 APIM answered itself, or LLM logging off); they count as arrivals with 0 tokens",
+            "{} requests in the usage log carry no token counts (failed requests log none, nor does an APIM gateway row when LLM logging is off); they count as arrivals with 0 tokens",
             thousands(summary.no_tokens)
         ));
     }

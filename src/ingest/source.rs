@@ -44,6 +44,10 @@ pub enum InputFormat {
     LiteLlm,
     /// Batch output JSONL (OpenAI / Azure OpenAI).
     BatchOutput,
+    /// Helicone request export (CSV, JSON, JSONL).
+    Helicone,
+    /// Langfuse observation export (CSV, JSON, JSONL).
+    Langfuse,
     /// Batch input JSONL: requests without arrival times; refused with a pointer to
     /// `count --batch`, which counts it.
     BatchInput,
@@ -56,7 +60,7 @@ pub enum InputFormat {
 }
 
 impl InputFormat {
-    pub const NAMES: &'static str = "jsonl, csv, tsv, azure, burstgpt, mooncake, parquet, apim, litellm, batch-output, batch-input, per-minute, usage-api, azure-metrics";
+    pub const NAMES: &'static str = "jsonl, csv, tsv, azure, burstgpt, mooncake, parquet, apim, litellm, batch-output, batch-input, helicone, langfuse, per-minute, usage-api, azure-metrics";
 
     pub fn name(self) -> &'static str {
         match self {
@@ -71,6 +75,8 @@ impl InputFormat {
             InputFormat::LiteLlm => "litellm",
             InputFormat::BatchOutput => "batch-output",
             InputFormat::BatchInput => "batch-input",
+            InputFormat::Helicone => "helicone",
+            InputFormat::Langfuse => "langfuse",
             InputFormat::PerMinute => "per-minute",
             InputFormat::UsageApi => "usage-api",
             InputFormat::AzureMetrics => "azure-metrics",
@@ -85,6 +91,8 @@ impl InputFormat {
                 | InputFormat::LiteLlm
                 | InputFormat::BatchOutput
                 | InputFormat::BatchInput
+                | InputFormat::Helicone
+                | InputFormat::Langfuse
                 | InputFormat::PerMinute
                 | InputFormat::UsageApi
                 | InputFormat::AzureMetrics
@@ -104,6 +112,8 @@ impl FromStr for InputFormat {
             "litellm" => InputFormat::LiteLlm,
             "batch-output" | "batch" => InputFormat::BatchOutput,
             "batch-input" => InputFormat::BatchInput,
+            "helicone" => InputFormat::Helicone,
+            "langfuse" => InputFormat::Langfuse,
             "per-minute" | "perminute" => InputFormat::PerMinute,
             "usage-api" | "openai-usage" => InputFormat::UsageApi,
             "azure-metrics" | "metrics" => InputFormat::AzureMetrics,

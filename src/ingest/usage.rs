@@ -11,6 +11,9 @@
 //! * **LiteLLM** `LiteLLM_SpendLogs` dumps (CSV, JSON array or lines): tokens, cached tokens from
 //!   `metadata.usage_object`, model and model group, `api_base`, status and error code, user,
 //!   team, end user and key alias.
+//! * **Helicone** request exports and **Langfuse** observation exports (CSV, JSON or JSONL):
+//!   tokens, model, user; Helicone's HTTP status and cache reads; Langfuse's `level: ERROR`
+//!   as a failure (it logs no status).
 //! * **Batch output** JSONL (OpenAI and Azure): `usage` of each response, time from the
 //!   response's `created`.
 //! * **Per-minute aggregates**: spillway's own per-minute CSV (what `spillway query kql|spark`
@@ -51,6 +54,8 @@ pub(crate) struct UsageRow {
     pub model: Option<String>,
     /// HTTP status the client got (None: not logged).
     pub status: Option<u16>,
+    /// Failed without an HTTP status (Langfuse `level: ERROR`).
+    pub failed: bool,
     /// Normalised field name → value, for `--by`.
     pub fields: HashMap<String, String>,
 }
@@ -85,6 +90,12 @@ pub(crate) fn detect(ext: &str, head: &[u8]) -> Option<InputFormat> {
         if has("request_id") && has("call_type") && (has("model_group") || has("spend")) {
             return Some(InputFormat::LiteLlm);
         }
+        if has("response_status") && has("request_created_at") {
+            return Some(InputFormat::Helicone);
+        }
+        if has("usage_details") || has("usageDetails") {
+            return Some(InputFormat::Langfuse);
+        }
         return None;
     }
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
@@ -101,6 +112,12 @@ pub(crate) fn detect(ext: &str, head: &[u8]) -> Option<InputFormat> {
     }
     if has("requestid") && has("calltype") && (has("modelgroup") || has("spend")) {
         return Some(InputFormat::LiteLlm);
+    }
+    if has("responsestatus") && has("requestcreatedat") {
+        return Some(InputFormat::Helicone);
+    }
+    if has("usagedetails") && (has("starttime") || has("type")) {
+        return Some(InputFormat::Langfuse);
     }
     if has("minute") && has("requests") && has("prompttokens") && has("completiontokens") {
         return Some(InputFormat::PerMinute);
@@ -365,6 +382,8 @@ pub(crate) fn read(file: &mut OpenFile, em: &mut Emitter<'_, '_>) -> Result<(), 
     let rows = match file.format {
         InputFormat::LiteLlm => litellm(&records(&text, em)?),
         InputFormat::BatchOutput => batch_output(&json_records(&text, em)?),
+        InputFormat::Helicone => helicone(&records(&text, em)?),
+        InputFormat::Langfuse => langfuse(&records(&text, em)?),
         InputFormat::PerMinute => per_minute(&csv_records(&text, em)?),
         InputFormat::UsageApi => usage_api(&text, em)?,
         InputFormat::AzureMetrics => azure_metrics(&text, em)?,
@@ -419,7 +438,7 @@ fn emit(
                         )
                     })
                     .collect();
-                let failed = u.status.is_some_and(|s| s >= 400);
+                let failed = u.failed || u.status.is_some_and(|s| s >= 400);
                 (
                     u.line,
                     Ok(Parsed {
@@ -610,6 +629,98 @@ fn litellm(recs: &[Record]) -> Rows {
                 }
                 if let Some(g) = u.fields.get("modelgroup").cloned() {
                     u.fields.insert("deployment".into(), g);
+                }
+                Ok(u)
+            })()
+            .map_err(|m| (r.line, m))
+        })
+        .collect()
+}
+
+/// A JSON object that arrives as a string in CSV exports (`metadata`, `usage_details`,
+/// `request_properties`), flattened into the record under its field name.
+fn flatten_embedded(r: &Record, field: &str) -> Record {
+    let mut fields = r.fields.clone();
+    if let Some(m) = r.get(field)
+        && m.trim_start().starts_with('{')
+        && let Ok(v) = serde_json::from_str::<Value>(m)
+    {
+        flatten(field, &v, &mut fields);
+    }
+    Record {
+        line: r.line,
+        fields,
+    }
+}
+
+/// Helicone request exports (`@helicone/export` JSON, JSONL or CSV; the request query API):
+/// one row per request with its HTTP status, tokens and cache reads.
+fn helicone(recs: &[Record]) -> Rows {
+    recs.iter()
+        .map(|r| {
+            (|| -> Result<UsageRow, String> {
+                let r = flatten_embedded(r, "requestproperties");
+                let t_us = time_of(&r, &["requestcreatedat"])?;
+                let status = status_of(&r, &["responsestatus"]);
+                let mut u = UsageRow {
+                    line: r.line,
+                    t_us,
+                    prompt: count_of(&r, "prompttokens")?,
+                    completion: count_of(&r, "completiontokens")?,
+                    cached: count_of(&r, "promptcachereadtokens")?.unwrap_or(0),
+                    model: r
+                        .get("requestmodel")
+                        .or(r.get("responsemodel"))
+                        .filter(|m| !m.is_empty())
+                        .map(str::to_string),
+                    status,
+                    fields: r.fields.clone(),
+                    ..UsageRow::default()
+                };
+                if let Some(user) = r.get("requestuserid").filter(|s| !s.is_empty()) {
+                    u.fields.insert("tenant".into(), user.to_string());
+                }
+                Ok(u)
+            })()
+            .map_err(|m| (r.line, m))
+        })
+        .collect()
+}
+
+/// Langfuse observation exports (UI or blob-storage CSV / JSON / JSONL, snake_case or the
+/// API's camelCase): the `GENERATION` rows (model calls; spans and events are not requests),
+/// tokens from `usage_details.input` / `.output`. Langfuse records no HTTP status: `level:
+/// ERROR` marks a failed call. Cached-input keys in `usage_details` vary by provider and are
+/// not read (the summary says no cached tokens were found).
+fn langfuse(recs: &[Record]) -> Rows {
+    recs.iter()
+        .filter(|r| {
+            r.get("type")
+                .is_none_or(|t| t.is_empty() || t.eq_ignore_ascii_case("GENERATION"))
+        })
+        .map(|r| {
+            (|| -> Result<UsageRow, String> {
+                let r = flatten_embedded(r, "usagedetails");
+                let t_us = time_of(&r, &["starttime"])?;
+                let failed = r
+                    .get("level")
+                    .is_some_and(|l| l.eq_ignore_ascii_case("ERROR"));
+                let mut u = UsageRow {
+                    line: r.line,
+                    t_us,
+                    prompt: count_of(&r, "usagedetails.input")?,
+                    completion: count_of(&r, "usagedetails.output")?,
+                    model: r
+                        .get("providedmodelname")
+                        .or(r.get("model"))
+                        .filter(|m| !m.is_empty())
+                        .map(str::to_string),
+                    failed,
+                    fields: r.fields.clone(),
+                    ..UsageRow::default()
+                };
+                if let Some(user) = r.get("userid").filter(|s| !s.is_empty()) {
+                    u.fields.insert("tenant".into(), user.to_string());
                 }
                 Ok(u)
             })()
@@ -1037,7 +1148,7 @@ mod tests {
         use crate::catalog::Catalog;
         use crate::ingest::{IngestError, IngestOptions, NoProgress, read_all};
 
-        const FIXTURES: [&str; 7] = [
+        const FIXTURES: [&str; 9] = [
             "apim-llm.csv",
             "apim-gateway.csv",
             "litellm-spend.csv",
@@ -1045,6 +1156,8 @@ mod tests {
             "metrics.json",
             "per-minute.csv",
             "usage-api.json",
+            "helicone.jsonl",
+            "langfuse-observations.csv",
         ];
 
         fn fixture(name: &str) -> Vec<u8> {

@@ -116,6 +116,25 @@ fn every_usage_format_is_detected_and_read_as_exported() {
             5133 + 1000,
             30720,
         ),
+        (
+            "helicone.jsonl",
+            "helicone",
+            3,
+            1,
+            1843 + 800,
+            212 + 151,
+            1024,
+        ),
+        // Three GENERATION rows (the SPAN is not a request); the ERROR row failed.
+        (
+            "langfuse-observations.csv",
+            "langfuse",
+            3,
+            1,
+            1843 + 800,
+            212 + 151,
+            0,
+        ),
     ];
     for (file, format, requests, failed, prompt, completion, cached) in cases {
         let v = profile_json(&[&format!("tests/fixtures/usage/{file}")]);
