@@ -16,6 +16,8 @@
 //! 8 bytes just below that pointer (there are at least 16, because the start is 16-aligned and
 //! `align` is a larger power of two). Everything else goes to [`System`] unchanged.
 
+#![allow(unsafe_code)] // a GlobalAlloc is unsafe by definition; every block is commented
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
 

@@ -15,11 +15,16 @@ use crate::sim::workload::MaxTokensEstimate;
     version,
     about = "Quota planning and token-budget analysis for Azure OpenAI and OpenAI deployments",
     long_about = "Quota planning and token-budget analysis for Azure OpenAI and OpenAI deployments.\n\n\
-        count    exact token counts for text, files and chat requests\n\
-        profile  TPM / RPM profiles of prompt logs and request traces\n\
-        simulate replay traffic through gateway, provisioned and pay-as-you-go deployments\n\
-        models   the model and price catalog",
-    after_help = "Examples:\n  spillway count \"How many tokens is this?\"\n  spillway count --chat samples/chat-request.json --per-message\n  spillway profile samples/AzureLLMInferenceTrace_conv_2023.csv\n  spillway -j 1 profile samples/chat-log.jsonl.gz   # one thread, reading included\n  spillway models"
+        plan      how many PTUs to buy: sizes swept through the simulator, beside the calculator\n\
+        report    the capacity report (HTML or Markdown) with charts\n\
+        simulate  replay traffic through gateway, provisioned and pay-as-you-go deployments\n\
+        cost      FinOps FOCUS 1.2 cost rows\n\
+        calibrate fit PTU throughput and burst tolerance to the 429s in gateway logs\n\
+        profile   TPM / RPM profiles of prompt logs, usage logs and request traces\n\
+        query     KQL / Spark SQL that aggregates APIM logs where they live\n\
+        count     exact token counts for text, files, chat requests and batch files\n\
+        models    the model and price catalog",
+    after_help = "Examples:\n  spillway plan -t samples/topology-plan.toml --trace samples/AzureLLMInferenceTrace_conv_2023.csv\n  spillway count \"How many tokens is this?\"\n  spillway profile samples/AzureLLMInferenceTrace_conv_2023.csv\n  spillway -j 1 profile samples/chat-log.jsonl.gz   # one worker thread\n  spillway models"
 )]
 pub struct Cli {
     /// Catalog file (TOML) whose [[model]], [[token_price]], [[sku_rule]] and [[ptu_price]] rows
@@ -31,8 +36,9 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
-    /// Threads for reading, parsing and counting (default: one per core). With 1, spillway
-    /// works on a single thread, reading included.
+    /// Worker threads for reading, parsing, counting and simulating (default: one per core).
+    /// With 1, spillway's own work runs on one thread, reading included; polars' pool (the
+    /// per-window aggregation of `profile`) follows POLARS_MAX_THREADS.
     #[arg(short = 'j', long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
@@ -332,7 +338,7 @@ fn parse_estimate(s: &str) -> Result<MaxTokensEstimate, String> {
 #[derive(Debug, Args)]
 pub struct WorkloadArgs {
     /// Replay these logs or traces (any format `profile` reads).
-    #[arg(long, value_name = "LOG", num_args = 1.., conflicts_with = "synthetic", required_unless_present = "synthetic")]
+    #[arg(long, value_name = "LOG", num_args = 1.., conflicts_with = "synthetic")]
     pub trace: Vec<PathBuf>,
 
     /// Synthetic workload instead of a trace: "rate=60/min,prompt=1000,completion=100,duration=1h"

@@ -120,6 +120,11 @@ pub(crate) fn configure(
     if !(scale.is_finite() && scale > 0.0 && scale <= 1000.0) {
         bail!("{scale_flag} {scale}: must be above 0 and at most 1000");
     }
+    if args.trace.is_empty() && args.synthetic.is_none() {
+        bail!(
+            "no workload: give --trace LOG… (logs or traces in any format `profile` reads) or --synthetic SPEC (e.g. \"rate=60/min,prompt=1000,completion=100,duration=1h\")"
+        );
+    }
     let seed = args.seed.unwrap_or(DEFAULT_SEED);
     let source = match &args.synthetic {
         Some(spec) => {

@@ -733,15 +733,34 @@ pub fn read_all(
 
 /// Parses a non-negative integer token count.
 pub(crate) fn parse_count(s: &str, what: &str) -> Result<u32, String> {
+    match count_value(s) {
+        Some(v) if v <= u32::MAX as u64 => Ok(v as u32),
+        Some(_) => Err(format!(
+            "{what}: '{}' is above the largest token count (4,294,967,295)",
+            s.trim()
+        )),
+        None => Err(format!(
+            "{what}: '{}' is not a token count (a whole number in digits, e.g. 1843 or 1843.0)",
+            crate::output::clip(s.trim(), 40)
+        )),
+    }
+}
+
+/// The one rule for token-count fields in every format: ASCII digits, optionally followed by a
+/// fraction of zeros (`1843`, `1843.0`, as some exporters write integers), with surrounding
+/// blanks. Signs, exponents (`1e3`), separators (`1_000`, `1,000`), hexadecimal, non-ASCII
+/// digits and non-zero fractions are not counts. At most 15 digits.
+pub(crate) fn count_value(s: &str) -> Option<u64> {
     let t = s.trim();
-    if let Ok(v) = t.parse::<u32>() {
-        return Ok(v);
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    if int.is_empty()
+        || int.len() > 15
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b == b'0')
+    {
+        return None;
     }
-    // Accept "12.0" as written by some exporters.
-    match t.parse::<f64>() {
-        Ok(v) if v >= 0.0 && v.fract() == 0.0 && v <= u32::MAX as f64 => Ok(v as u32),
-        _ => Err(format!("{what}: '{s}' is not a token count")),
-    }
+    int.parse().ok()
 }
 
 /// Normalises a column or field name for matching: lower case, letters and digits only

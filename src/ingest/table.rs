@@ -43,6 +43,9 @@ struct Schema {
     dims: Vec<usize>,
     /// BurstGPT: a row with zero response tokens is a failed request.
     failed_if_no_completion: bool,
+    /// Generic CSV / TSV / Parquet: a completion cell that is not a count is the completion's
+    /// text, tokenized. The trace formats (Azure, BurstGPT) hold counts only.
+    completion_text: bool,
 }
 
 /// One cell.
@@ -177,6 +180,7 @@ fn schema(format: InputFormat, header: &[String], e: &Emitter<'_, '_>) -> Result
         model,
         dims,
         failed_if_no_completion: format == InputFormat::BurstGpt,
+        completion_text: !matches!(format, InputFormat::Azure | InputFormat::BurstGpt),
     })
 }
 
@@ -200,6 +204,16 @@ fn count_field(f: &Field<'_>, what: &str) -> Result<u32, String> {
         Field::TimeUs(_) => Err(format!("{what}: a date-time, not a token count")),
         Field::Null => Err(format!("{what}: empty")),
     }
+}
+
+/// A cell that reads as an attempt at a number (`1e3`, `-5`, `1.5`, `1_000`): refused as a
+/// count rather than tokenized as text.
+fn looks_numeric(t: &str) -> bool {
+    let t = t.trim();
+    t.parse::<f64>().is_ok()
+        || (!t.is_empty()
+            && t.chars().any(|c| c.is_numeric())
+            && t.chars().all(|c| c.is_numeric() || "_,.+-eExX".contains(c)))
 }
 
 /// Parses one row given its cells.
@@ -268,8 +282,8 @@ fn parse_row<'a>(
             }
             Field::Str(t) => match parse_count(&t, name) {
                 Ok(n) => n,
-                // A text completion: count it.
-                Err(_) if t.trim().parse::<f64>().is_err() => {
+                // A text completion (generic tables only): count it.
+                Err(_) if s.completion_text && !looks_numeric(&t) => {
                     tok.count(&t, e.opts.allow_special) as u32
                 }
                 Err(err) => return Err(err),
@@ -542,7 +556,7 @@ fn fast_datetime(b: &[u8], cache: &mut DayCache) -> Option<i64> {
     }
     if b[..10] != cache.date {
         let (y, mo, d) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
-        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        if !(1..=12).contains(&mo) || d < 1 || d > super::time::days_in_month(y, mo as u32) as i64 {
             return None;
         }
         cache.days = super::time::days_from_civil(y, mo as u32, d as u32);
@@ -957,5 +971,70 @@ mod tests {
         assert_eq!(fast_offset(b"12.000"), Some(12_000));
         assert_eq!(fast_offset(b"12.5"), None);
         assert_eq!(fast_offset(b".0"), None);
+    }
+
+    #[test]
+    fn invalid_calendar_days_are_refused_on_both_paths() {
+        for t in [
+            "2023-02-29 12:00:00.0000000",
+            "2023-02-30 12:00:00.0000000",
+            "2024-02-30 00:00:00",
+            "2023-04-31 00:00:00",
+            "2023-06-31 00:00:00",
+            "2023-11-16 18:17:03.1234567891",
+        ] {
+            let mut cache = DayCache::default();
+            assert_eq!(fast_datetime(t.as_bytes(), &mut cache), None, "{t}");
+            assert_eq!(parse_datetime(t), None, "{t}");
+        }
+        // A cached valid day does not let the next row's invalid one through.
+        let mut cache = DayCache::default();
+        assert!(fast_datetime(b"2023-02-28 00:00:00", &mut cache).is_some());
+        assert_eq!(fast_datetime(b"2023-02-30 00:00:00", &mut cache), None);
+    }
+
+    #[test]
+    fn leap_seconds_read_as_the_next_second_on_both_paths() {
+        // `:60` is accepted (UTC leap seconds appear in real logs) and read as the first
+        // second of the next minute; the fast path leaves it to the general parser.
+        let mut cache = DayCache::default();
+        assert_eq!(fast_datetime(b"2016-12-31 23:59:60", &mut cache), None);
+        assert_eq!(
+            parse_datetime("2016-12-31 23:59:60"),
+            parse_datetime("2017-01-01 00:00:00")
+        );
+    }
+
+    #[test]
+    fn token_counts_follow_one_rule() {
+        use crate::ingest::count_value;
+        for (t, v) in [
+            ("1843", 1843),
+            (" 12 ", 12),
+            ("12.0", 12),
+            ("0", 0),
+            ("7.000", 7),
+        ] {
+            assert_eq!(count_value(t), Some(v), "{t}");
+        }
+        for t in [
+            "",
+            "abc",
+            "1_000",
+            "1,000",
+            "0x10",
+            "１２",
+            "1e3",
+            "2.5e9",
+            "1.5",
+            "-1",
+            "+1",
+            ".0",
+            "1234567890123456",
+        ] {
+            assert_eq!(count_value(t), None, "{t}");
+        }
+        assert!(looks_numeric("1e3") && looks_numeric("1_000") && looks_numeric("１２"));
+        assert!(!looks_numeric("The answer is 42.") && !looks_numeric("abc"));
     }
 }

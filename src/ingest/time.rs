@@ -122,7 +122,7 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     Some((days * 86_400 + secs) * US_PER_S + frac_us)
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
+pub(crate) fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,

@@ -340,14 +340,10 @@ fn count_of(r: &Record, key: &str) -> Result<Option<u64>, String> {
     let Some(v) = r.get(key) else {
         return Ok(None);
     };
-    let t = v.trim();
-    if let Ok(n) = t.parse::<u64>() {
-        return Ok(Some(n));
-    }
-    match t.parse::<f64>() {
-        Ok(x) if x >= 0.0 && x.fract() == 0.0 && x < 1e15 => Ok(Some(x as u64)),
-        _ => Err(format!(
-            "{key}: '{}' is not a token count",
+    match super::count_value(v) {
+        Some(n) => Ok(Some(n)),
+        None => Err(format!(
+            "{key}: '{}' is not a token count (a whole number in digits, e.g. 1843 or 1843.0)",
             crate::output::clip(v, 40)
         )),
     }

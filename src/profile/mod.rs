@@ -38,8 +38,13 @@ const DENSE_HIST: usize = 1 << 16;
 /// Errors of profile computation.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    #[error("no requests to profile ({skipped} rows skipped)")]
-    Empty { skipped: u64 },
+    #[error("{files}: no requests to profile ({rows} rows read, {skipped} skipped{hint})")]
+    Empty {
+        files: String,
+        rows: u64,
+        skipped: u64,
+        hint: &'static str,
+    },
     #[error(
         "the requests span {windows} windows of {window_s} s (from {first} to {last}) in {groups} \
          series; at most {MAX_CELLS} window rows are kept: check the time column, or pass a \
@@ -256,8 +261,18 @@ impl Profiler {
     pub fn finish(self, summary: &IngestSummary) -> Result<Profile, ProfileError> {
         let all = &self.groups[0];
         if all.windows.is_empty() {
+            let files: Vec<&str> = summary.files.iter().map(|f| f.path.as_str()).collect();
             return Err(ProfileError::Empty {
+                files: files.join(", "),
+                rows: summary.rows_read,
                 skipped: summary.skipped,
+                hint: if summary.rows_read == 0 {
+                    ": the input holds a header at most"
+                } else if summary.skipped > 0 {
+                    ": every row was skipped; run without --skip-bad to see why"
+                } else {
+                    ""
+                },
             });
         }
         let first = *all.windows.keys().min().unwrap_or(&0);
