@@ -10,12 +10,12 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 
 use super::progress::Counter;
-use super::simulate::{fidelity_table, observations};
+use super::simulate::{observations, write_fidelity, write_unmatched};
 use super::workload::{self, WorkloadConfig};
 use super::{Context, ExitStatus};
 use crate::cli::{CalibrateArgs, ReportFormat};
 use crate::ingest::time::format_utc;
-use crate::output::{self, pct, thousands};
+use crate::output::{self, thousands};
 use crate::sim::Topology;
 use crate::sim::observed::{Calibration, Comparison, calibrate, patch_topology_text};
 
@@ -266,21 +266,9 @@ fn render(
                     out,
                     "\n{name}: observed against simulated (errors: mean over the busiest quarter of the minutes, percentage points of the minute's arrivals)"
                 )?;
-                output::write_table(out, &fidelity_table(c))?;
-                writeln!(
-                    out,
-                    "served outside priority 1: observed {} · simulated {}",
-                    pct(c.observed_spill),
-                    pct(c.simulated_spill)
-                )?;
+                write_fidelity(out, c)?;
             }
-            if !unmatched.is_empty() {
-                writeln!(
-                    out,
-                    "note: backends in the log that match no deployment (by name or region): {}",
-                    unmatched.join(", ")
-                )?;
-            }
+            write_unmatched(out, unmatched)?;
             writeln!(
                 out,
                 "note: {admission} The fitted throughput holds for this rule (--max-tokens-estimate {}): simulate and plan with the same one.",

@@ -259,6 +259,35 @@ fn write_comparison(path: &Path, c: &crate::sim::observed::Comparison) -> anyhow
     Ok(())
 }
 
+/// The fidelity table of a comparison and the spill shares under it.
+pub(crate) fn write_fidelity(
+    out: &mut dyn std::io::Write,
+    c: &crate::sim::observed::Comparison,
+) -> std::io::Result<()> {
+    output::write_table(out, &fidelity_table(c))?;
+    writeln!(
+        out,
+        "served outside priority 1: observed {} · simulated {}",
+        pct(c.observed_spill),
+        pct(c.simulated_spill)
+    )
+}
+
+/// The note naming backends of the log that match no deployment.
+pub(crate) fn write_unmatched(
+    out: &mut dyn std::io::Write,
+    unmatched: &[String],
+) -> std::io::Result<()> {
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "note: backends in the log that match no deployment (by name or region): {}",
+        unmatched.join(", ")
+    )
+}
+
 /// The fidelity table of a comparison.
 pub(crate) fn fidelity_table(c: &crate::sim::observed::Comparison) -> comfy_table::Table {
     let mut t = output::table(
@@ -318,20 +347,8 @@ fn render_comparison(
                 cfg.topology.display(),
                 traffic.label
             )?;
-            output::write_table(out, &fidelity_table(c))?;
-            writeln!(
-                out,
-                "served outside priority 1: observed {} · simulated {}",
-                pct(c.observed_spill),
-                pct(c.simulated_spill)
-            )?;
-            if !unmatched.is_empty() {
-                writeln!(
-                    out,
-                    "note: backends in the log that match no deployment (by name or region): {}",
-                    unmatched.join(", ")
-                )?;
-            }
+            write_fidelity(out, c)?;
+            write_unmatched(out, unmatched)?;
             writeln!(
                 out,
                 "note: `spillway calibrate` fits the PTU throughput, burst tolerance and Standard RPM windows to these observations."

@@ -189,6 +189,21 @@ pub struct FileSummary {
     pub relative_time: bool,
 }
 
+impl FileSummary {
+    /// A file about to be read, nothing counted yet.
+    fn new(path: &str, format: &str) -> FileSummary {
+        FileSummary {
+            path: path.to_string(),
+            format: format.to_string(),
+            rows_read: 0,
+            requests: 0,
+            failed: 0,
+            skipped: 0,
+            relative_time: false,
+        }
+    }
+}
+
 /// What a read saw.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IngestSummary {
@@ -652,15 +667,7 @@ pub fn read(
             .collect::<Vec<_>>()
             .join(" + ");
         progress.start_file(&apim[0].path, apim.iter().map(|f| f.size).sum());
-        let fs = FileSummary {
-            path: label.clone(),
-            format: InputFormat::Apim.name().to_string(),
-            rows_read: 0,
-            requests: 0,
-            failed: 0,
-            skipped: 0,
-            relative_time: false,
-        };
+        let fs = FileSummary::new(&label, InputFormat::Apim.name());
         let mut em = Emitter {
             label,
             opts,
@@ -678,15 +685,7 @@ pub fn read(
         let path = file.path.clone();
         let label = path.display().to_string();
         progress.start_file(&path, file.size);
-        let fs = FileSummary {
-            path: label.clone(),
-            format: file.format.name().to_string(),
-            rows_read: 0,
-            requests: 0,
-            failed: 0,
-            skipped: 0,
-            relative_time: false,
-        };
+        let fs = FileSummary::new(&label, file.format.name());
         let mut em = Emitter {
             label,
             opts,
