@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{Context, ExitStatus};
-use crate::cli::{Format, ProfileArgs};
+use crate::cli::{ProfileArgs, ReportFormat};
 use crate::ingest::time::{format_time, parse_duration};
 use crate::ingest::{IngestOptions, IngestSummary};
 use crate::output::{self, thousands, thousands_f};
@@ -20,7 +20,7 @@ pub(crate) struct Config {
     pub ingest: IngestOptions,
     pub window_us: i64,
     pub out: Option<(PathBuf, SeriesFormat)>,
-    pub format: Format,
+    pub format: ReportFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -400,12 +400,7 @@ fn render(
         )
     };
     match config.format {
-        Format::Json | Format::Csv => {
-            if config.format == Format::Csv {
-                bail!(
-                    "--format csv: the profile summary is table or json; write the per-window series with --out series.csv"
-                );
-            }
+        ReportFormat::Json => {
             let doc = ProfileJson {
                 rows_read: summary.rows_read,
                 skipped: summary.skipped,
@@ -429,7 +424,7 @@ fn render(
             };
             output::write_json(out, &doc)?;
         }
-        Format::Table => {
+        ReportFormat::Table => {
             writeln!(
                 out,
                 "{} file{} · {} rows · {} requests ({} failed, {} skipped) · window {} · rates {}",

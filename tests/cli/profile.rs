@@ -507,3 +507,16 @@ fn profile_gives_the_calculator_ptu_need_per_model() {
     assert_eq!(need["regional_peak"], 400);
     assert!(need["global_p99"].as_u64().unwrap() <= 400);
 }
+
+#[test]
+fn a_summary_format_profile_cannot_write_is_refused_before_any_input_is_read() {
+    // The file does not exist: the flag is refused first, by the argument parser.
+    spillway()
+        .args(["profile", "--format", "csv", "/nonexistent/trace.csv"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "invalid value 'csv' for '--format",
+        ))
+        .stderr(predicate::str::contains("nonexistent").not());
+}
