@@ -120,6 +120,12 @@ pub enum Command {
         spillway query spark --tenant product > per-minute.sql\n  \
         spillway plan -t topology.toml --trace per-minute.csv   # the query's result")]
     Query(QueryArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = "Examples:\n  \
+        spillway completions bash > ~/.local/share/bash-completion/completions/spillway\n  \
+        spillway completions zsh > \"${fpath[1]}/_spillway\"\n  \
+        spillway completions fish > ~/.config/fish/completions/spillway.fish")]
+    Completions(CompletionsArgs),
     /// List the model catalog: encodings, context windows, PTU throughput, quotas and prices.
     #[command(
         after_help = "Examples:\n  spillway models\n  spillway models --format json\n  spillway --catalog ours.toml models --format csv"
@@ -496,6 +502,12 @@ pub struct CalibrateArgs {
 
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Where the query runs.

@@ -80,6 +80,11 @@ pub fn run_with(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Report(args) => report::run(&mut ctx, args),
         Command::Query(args) => query::run(&mut ctx, args),
         Command::Calibrate(args) => calibrate::run(&mut ctx, args),
+        Command::Completions(args) => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(args.shell, &mut Cli::command(), "spillway", ctx.out);
+            Ok(ExitStatus::Success)
+        }
     }
 }
 

@@ -116,3 +116,31 @@ source = "contract"
                 .and(predicate::str::contains("`input`")),
         );
 }
+
+#[test]
+fn completions_cover_every_subcommand() {
+    let out = spillway().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8(out.stdout).unwrap();
+    for cmd in [
+        "plan",
+        "report",
+        "simulate",
+        "cost",
+        "calibrate",
+        "profile",
+        "query",
+        "count",
+        "models",
+    ] {
+        assert!(
+            script.contains(&format!("spillway__subcmd__{cmd}")),
+            "{cmd}"
+        );
+    }
+    spillway()
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("invalid value 'tcsh'"));
+}
