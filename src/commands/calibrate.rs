@@ -21,6 +21,8 @@ use crate::sim::observed::{Calibration, Comparison, calibrate, patch_topology_te
 
 struct Config {
     topology: PathBuf,
+    /// The topology file's text, patched with the fitted values for --out.
+    text: String,
     topo: Topology,
     workload: WorkloadConfig,
     out: Option<PathBuf>,
@@ -37,16 +39,13 @@ fn configure(ctx: &Context<'_>, args: CalibrateArgs) -> anyhow::Result<Config> {
     if args.workload.speed != 1.0 {
         bail!("--speed: the log's requests are replayed at their own times; drop --speed");
     }
-    for (flag, path, ext) in [
-        ("--out", &args.out, "toml"),
-        ("--series", &args.series, "csv"),
-    ] {
-        if let Some(p) = path
-            && p.extension().is_none_or(|e| !e.eq_ignore_ascii_case(ext))
-        {
-            bail!("{flag} {}: written as .{ext}", p.display());
-        }
-    }
+    super::require_ext(
+        args.out.as_deref(),
+        "--out",
+        "toml",
+        "the fitted topology is",
+    )?;
+    super::require_ext(args.series.as_deref(), "--series", "csv", "the series is")?;
     if let Some(out) = &args.out
         && same_file(out, &args.topology)
     {
@@ -55,7 +54,10 @@ fn configure(ctx: &Context<'_>, args: CalibrateArgs) -> anyhow::Result<Config> {
             out.display()
         );
     }
-    let topo = Topology::load(&args.topology, &ctx.catalog)?;
+    let file = args.topology.display().to_string();
+    let text =
+        std::fs::read_to_string(&args.topology).with_context(|| format!("reading {file}"))?;
+    let topo = Topology::parse(&text, &file, &ctx.catalog)?;
     let workload = workload::configure(
         &args.workload,
         1.0,
@@ -66,6 +68,7 @@ fn configure(ctx: &Context<'_>, args: CalibrateArgs) -> anyhow::Result<Config> {
     )?;
     Ok(Config {
         topology: args.topology,
+        text,
         topo,
         workload,
         out: args.out,
@@ -83,8 +86,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 pub fn run(ctx: &mut Context<'_>, args: CalibrateArgs) -> anyhow::Result<ExitStatus> {
     let cfg = configure(ctx, args)?;
-    let text = std::fs::read_to_string(&cfg.topology)
-        .with_context(|| format!("reading {}", cfg.topology.display()))?;
     let traffic = workload::load(&cfg.workload, ctx, &cfg.topo, "--scale")?;
     let requests = workload::requests(&cfg.workload, &traffic, 1.0, cfg.workload.estimate)?;
     let (observed, unmatched) = observations(&cfg.topo, &traffic)?;
@@ -111,7 +112,7 @@ pub fn run(ctx: &mut Context<'_>, args: CalibrateArgs) -> anyhow::Result<ExitSta
             "# spillway calibrate: input_tpm_per_ptu, bucket_s and rpm_window_s fitted to {} with\n# --max-tokens-estimate {} (the fit holds for that rule: simulate and plan with it).\n{}",
             label_of(&traffic.label),
             cfg.workload.estimate.label(),
-            patch_topology_text(&text, &cal.fitted)
+            patch_topology_text(&cfg.text, &cal.fitted)
         );
         // What is written must load as the topology that was fitted.
         Topology::parse(&patched, &path.display().to_string(), &ctx.catalog)

@@ -54,17 +54,7 @@ struct Config {
 }
 
 fn configure(ctx: &Context<'_>, args: CostArgs) -> anyhow::Result<Config> {
-    let mut by = Vec::new();
-    for d in &args.by {
-        let d = d.trim();
-        if d.is_empty() {
-            bail!("--by: empty dimension name");
-        }
-        if by.iter().any(|x: &String| x == d) {
-            bail!("--by {d}: named twice");
-        }
-        by.push(d.to_string());
-    }
+    let by = super::workload::by_list(&args.by)?;
     let log_dims: Vec<String> = by
         .iter()
         .filter(|d| !BUILT_IN.contains(&d.as_str()))
@@ -116,18 +106,15 @@ fn configure(ctx: &Context<'_>, args: CostArgs) -> anyhow::Result<Config> {
         .out
         .as_ref()
         .map(|p| {
-            let ext = p
-                .extension()
-                .map(|e| e.to_string_lossy().to_ascii_lowercase())
-                .unwrap_or_default();
-            match ext.as_str() {
-                "csv" => Ok((p.clone(), OutFormat::Csv)),
-                "parquet" | "pq" => Ok((p.clone(), OutFormat::Parquet)),
-                _ => bail!(
-                    "--out {}: FOCUS rows are written as .csv or .parquet",
-                    p.display()
-                ),
-            }
+            let parquet = super::table_file(p, "--out", "FOCUS rows are")?;
+            anyhow::Ok((
+                p.clone(),
+                if parquet {
+                    OutFormat::Parquet
+                } else {
+                    OutFormat::Csv
+                },
+            ))
         })
         .transpose()?;
     for (flag, v) in [

@@ -88,6 +88,40 @@ pub fn run_with(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
     }
 }
 
+/// Checks the extension of a table output file given with `flag`: `Ok(true)` for Parquet
+/// (`.parquet`, `.pq`), `Ok(false)` for CSV; anything else is refused naming the flag (`what`:
+/// "the series is", written before "written as .csv or .parquet").
+pub(crate) fn table_file(path: &std::path::Path, flag: &str, what: &str) -> anyhow::Result<bool> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "csv" => Ok(false),
+        "parquet" | "pq" => Ok(true),
+        _ => anyhow::bail!(
+            "{flag} {}: {what} written as .csv or .parquet",
+            path.display()
+        ),
+    }
+}
+
+/// Refuses an output file given with `flag` whose extension is not `ext` (`what`: "the curve
+/// is", written before "written as .ext").
+pub(crate) fn require_ext(
+    path: Option<&std::path::Path>,
+    flag: &str,
+    ext: &str,
+    what: &str,
+) -> anyhow::Result<()> {
+    match path {
+        Some(p) if p.extension().is_none_or(|e| !e.eq_ignore_ascii_case(ext)) => {
+            anyhow::bail!("{flag} {}: {what} written as .{ext}", p.display())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The error and its causes on one line (`--model: unknown model …`), each said once: a cause
 /// whose text the line already ends with (an I/O error quoted by the error wrapping it) is not
 /// repeated.

@@ -134,14 +134,7 @@ fn configure(
         &ctx.catalog,
         &[],
     )?;
-    if let Some(path) = &out {
-        let ext = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase());
-        if ext.as_deref() != Some("csv") {
-            bail!("--out {}: the curve is written as .csv", path.display());
-        }
-    }
+    super::require_ext(out.as_deref(), "--out", "csv", "the curve is")?;
     Ok(Config {
         topology: args.topology,
         topo,
@@ -1049,7 +1042,117 @@ fn sentence(
     )
 }
 
-fn caps_text(caps: &[u32]) -> String {
+/// The recommendation beside the calculator (peak and p99 minute), no PTU and all
+/// pay-as-you-go at list price: set-up, PTU, cost per month, failed, p99, whether it meets the
+/// service level, and what the recommendation saves against it (`per` after each amount).
+pub(crate) fn baseline_rows(result: &Search, doc: &Doc, per: &str) -> Vec<Vec<String>> {
+    let saving_text = |s: f64| {
+        if s < 0.0 {
+            format!("costs {} more{per}", usd(-s))
+        } else {
+            format!("{}{per}", usd(s))
+        }
+    };
+    let row = |name: &str, c: Option<&Candidate>, saving: Option<f64>| -> Vec<String> {
+        match c {
+            Some(c) => vec![
+                name.to_string(),
+                caps_text(&c.capacities),
+                usd(c.monthly_cost_usd),
+                share(c.failed, c.arrived),
+                duration((c.p99_latency_ms * 1e3) as i64),
+                if c.meets {
+                    "yes".into()
+                } else {
+                    format!("no ({})", c.misses.join(", "))
+                },
+                match saving {
+                    None => "–".into(),
+                    Some(_) if !c.meets => "– (misses the service level)".into(),
+                    Some(s) => saving_text(s),
+                },
+            ],
+            None => vec![
+                name.to_string(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "no backend left".into(),
+                "–".into(),
+            ],
+        }
+    };
+    let rec = result.recommended.map(|i| &result.candidates[i]);
+    let find = |caps: &[u32]| result.candidates.iter().find(|c| c.capacities == caps);
+    vec![
+        row("recommended", rec, None),
+        row(
+            "calculator, peak minute",
+            find(&doc.calculator.ptu_peak),
+            doc.savings.vs_calculator_peak_usd,
+        ),
+        row(
+            "calculator, p99 minute",
+            find(&doc.calculator.ptu_p99),
+            doc.savings.vs_calculator_p99_usd,
+        ),
+        row(
+            "no PTU (this topology's pay-as-you-go quota)",
+            doc.all_payg.no_ptu.as_ref(),
+            rec.zip(doc.all_payg.no_ptu.as_ref())
+                .map(|(r, z)| z.monthly_cost_usd - r.monthly_cost_usd),
+        ),
+        vec![
+            format!(
+                "all pay-as-you-go at list price ({}, quota unlimited)",
+                doc.all_payg.sku
+            ),
+            "0".into(),
+            usd(doc.all_payg.monthly_cost_usd),
+            "0.0%".into(),
+            "–".into(),
+            "if the quota takes the peak".into(),
+            doc.savings.vs_all_payg_usd.map_or("–".into(), saving_text),
+        ],
+    ]
+}
+
+/// Columns of the pay-as-you-go quota table (the last one is the verdict, worded per output).
+pub(crate) const QUOTA_HEAD: [&str; 9] = [
+    "region · model · SKU",
+    "deployments",
+    "peak TPM",
+    "p99 TPM",
+    "peak RPM",
+    "capacity",
+    "default quota",
+    "429s",
+    "",
+];
+pub(crate) const QUOTA_NUMERIC: [bool; 9] =
+    [false, false, true, true, true, true, true, true, false];
+
+/// A quota pool's cells of [`QUOTA_HEAD`], up to the verdict.
+pub(crate) fn quota_cells(x: &QuotaNeed) -> Vec<String> {
+    vec![
+        format!("{} · {} · {}", x.region, x.model, x.sku),
+        x.deployments.join(", "),
+        thousands(x.peak_tpm),
+        thousands(x.p99_tpm),
+        thousands(x.peak_rpm),
+        format!(
+            "{} TPM / {} RPM",
+            thousands(x.capacity_tpm),
+            thousands(x.capacity_rpm)
+        ),
+        x.default_quota_tpm
+            .map_or("–".into(), |d| format!("{} TPM", thousands(d))),
+        thousands(x.throttled),
+    ]
+}
+
+pub(crate) fn caps_text(caps: &[u32]) -> String {
     caps.iter()
         .map(|c| thousands(*c as u64))
         .collect::<Vec<_>>()
@@ -1058,7 +1161,6 @@ fn caps_text(caps: &[u32]) -> String {
 
 fn render(ctx: &mut Context<'_>, cfg: &Config, doc: &Doc, result: &Search) -> anyhow::Result<()> {
     let out = &mut *ctx.out;
-    let topo = &cfg.topo;
     writeln!(out, "{}\n", doc.sentence)?;
     writeln!(
         out,
@@ -1097,69 +1199,9 @@ fn render(ctx: &mut Context<'_>, cfg: &Config, doc: &Doc, result: &Search) -> an
         &[false, true, true, true, true, false, true],
     );
     let rec = result.recommended.map(|i| &result.candidates[i]);
-    let row = |name: &str, c: Option<&Candidate>, saving: Option<f64>| -> Vec<String> {
-        match c {
-            Some(c) => vec![
-                name.to_string(),
-                caps_text(&c.capacities),
-                usd(c.monthly_cost_usd),
-                share(c.failed, c.arrived),
-                duration((c.p99_latency_ms * 1e3) as i64),
-                if c.meets {
-                    "yes".into()
-                } else {
-                    format!("no ({})", c.misses.join(", "))
-                },
-                match saving {
-                    None => "–".into(),
-                    Some(_) if !c.meets => "– (misses the service level)".into(),
-                    Some(s) if s < 0.0 => format!("costs {} more/month", usd(-s)),
-                    Some(s) => format!("{}/month", usd(s)),
-                },
-            ],
-            None => vec![
-                name.to_string(),
-                "–".into(),
-                "–".into(),
-                "–".into(),
-                "–".into(),
-                "no backend left".into(),
-                "–".into(),
-            ],
-        }
-    };
-    b.add_row(row("recommended", rec, None));
-    let find = |caps: &[u32]| result.candidates.iter().find(|c| c.capacities == caps);
-    b.add_row(row(
-        "calculator, peak minute",
-        find(&doc.calculator.ptu_peak),
-        doc.savings.vs_calculator_peak_usd,
-    ));
-    b.add_row(row(
-        "calculator, p99 minute",
-        find(&doc.calculator.ptu_p99),
-        doc.savings.vs_calculator_p99_usd,
-    ));
-    b.add_row(row(
-        "no PTU (this topology's pay-as-you-go quota)",
-        doc.all_payg.no_ptu.as_ref(),
-        rec.zip(doc.all_payg.no_ptu.as_ref())
-            .map(|(r, z)| z.monthly_cost_usd - r.monthly_cost_usd),
-    ));
-    b.add_row(vec![
-        format!(
-            "all pay-as-you-go at list price ({}, quota unlimited)",
-            doc.all_payg.sku
-        ),
-        "0".into(),
-        usd(doc.all_payg.monthly_cost_usd),
-        "0.0%".into(),
-        "–".into(),
-        "if the quota takes the peak".into(),
-        doc.savings
-            .vs_all_payg_usd
-            .map_or("–".into(), |s| format!("{}/month", usd(s))),
-    ]);
+    for r in baseline_rows(result, doc, "/month") {
+        b.add_row(r);
+    }
     output::write_table(out, &b)?;
     for be in &doc.break_even {
         writeln!(
@@ -1246,37 +1288,11 @@ fn render(ctx: &mut Context<'_>, cfg: &Config, doc: &Doc, result: &Search) -> an
                 "least failing"
             }
         )?;
-        let mut q = output::table(
-            &[
-                "region · model · sku",
-                "deployments",
-                "peak TPM",
-                "p99 TPM",
-                "peak RPM",
-                "capacity",
-                "default quota",
-                "429s",
-                "",
-            ],
-            &[false, false, true, true, true, true, true, true, false],
-        );
+        let mut q = output::table(&QUOTA_HEAD, &QUOTA_NUMERIC);
         for x in &doc.quota {
-            q.add_row(vec![
-                format!("{} · {} · {}", x.region, x.model, x.sku),
-                x.deployments.join(", "),
-                thousands(x.peak_tpm),
-                thousands(x.p99_tpm),
-                thousands(x.peak_rpm),
-                format!(
-                    "{} TPM / {} RPM",
-                    thousands(x.capacity_tpm),
-                    thousands(x.capacity_rpm)
-                ),
-                x.default_quota_tpm
-                    .map_or("–".into(), |d| format!("{} TPM", thousands(d))),
-                thousands(x.throttled),
-                if x.short { "SHORT".into() } else { "ok".into() },
-            ]);
+            let mut cells = quota_cells(x);
+            cells.push(if x.short { "SHORT".into() } else { "ok".into() });
+            q.add_row(cells);
         }
         output::write_table(out, &q)?;
         writeln!(out)?;
@@ -1364,62 +1380,19 @@ fn render(ctx: &mut Context<'_>, cfg: &Config, doc: &Doc, result: &Search) -> an
                 thousands(b.tokens_over)
             )?;
         }
-        let mut tt = output::table(
-            &[
-                "truncate prompts at",
-                "tokens",
-                "requests cut",
-                "prompt tokens saved",
-                "saved per month",
-                "PTU after",
-                "PTU saved",
-            ],
-            &[false, true, true, true, true, true, true],
-        );
+        let mut tt = output::table(&TRUNCATION_HEAD, &TRUNCATION_NUMERIC);
         for r in &tb.truncation {
-            tt.add_row(vec![
-                r.at.clone(),
-                thousands(r.cap_tokens as u64),
-                thousands(r.requests_cut),
-                thousands(r.prompt_tokens_saved),
-                usd(r.usd_saved_per_month),
-                r.recommended_after.as_deref().map_or("–".into(), caps_text),
-                r.ptu_saved.map_or("–".into(), |x| x.to_string()),
-            ]);
+            tt.add_row(truncation_cells(r));
         }
         output::write_table(out, &tt)?;
         if let Some(m) = &tb.max_tokens {
-            writeln!(
-                out,
-                "  max_tokens: {} requests sent none and were charged {} tokens on average at admission; clients that set max_tokens = {} (the trace's p99 completion) cut the PTU-weighted admission charge by {}{}.",
-                thousands(m.requests_without),
-                thousands_f(m.mean_charged_as_is, 0),
-                thousands(m.set_to as u64),
-                output::pct_fine(m.charge_saved),
-                match (m.ptu_as_is, m.ptu_if_set) {
-                    (Some(a), Some(b)) =>
-                        format!(" and need {} PTU instead of {}", thousands(b), thousands(a)),
-                    _ => String::new(),
-                }
-            )?;
+            writeln!(out, "  {}", max_tokens_text(m))?;
         }
         if let Some(c) = &tb.chunking {
-            writeln!(
-                out,
-                "  chunking: {} prompts over {} tokens become {} calls of {} tokens (overlap {}): {} extra prompt tokens; busiest minute {} → {} tokens.",
-                thousands(c.prompts),
-                thousands(c.limit),
-                thousands(c.calls),
-                thousands(c.chunk_size as u64),
-                thousands(c.overlap as u64),
-                thousands(c.extra_tokens),
-                thousands(c.peak_tpm_before),
-                thousands(c.peak_tpm_after)
-            )?;
+            writeln!(out, "  {}", chunking_text(c))?;
         }
         writeln!(out)?;
     }
-    let _ = topo;
     for n in &doc.notes {
         writeln!(out, "note: {n}")?;
     }
@@ -1453,6 +1426,62 @@ fn schedule_text(s: &[u32; 24], base: u32) -> String {
         h = e + 1;
     }
     parts.join(" · ")
+}
+
+/// Columns of the truncation table.
+pub(crate) const TRUNCATION_HEAD: [&str; 7] = [
+    "truncate prompts at",
+    "tokens",
+    "requests cut",
+    "prompt tokens saved",
+    "saved per month",
+    "PTU after",
+    "PTU saved",
+];
+pub(crate) const TRUNCATION_NUMERIC: [bool; 7] = [false, true, true, true, true, true, true];
+
+/// A truncation row's cells of [`TRUNCATION_HEAD`].
+pub(crate) fn truncation_cells(r: &TruncationRow) -> Vec<String> {
+    vec![
+        r.at.clone(),
+        thousands(r.cap_tokens as u64),
+        thousands(r.requests_cut),
+        thousands(r.prompt_tokens_saved),
+        usd(r.usd_saved_per_month),
+        r.recommended_after.as_deref().map_or("–".into(), caps_text),
+        r.ptu_saved.map_or("–".into(), |x| x.to_string()),
+    ]
+}
+
+/// What setting max_tokens would change, in one sentence.
+pub(crate) fn max_tokens_text(m: &MaxTokensAdvice) -> String {
+    format!(
+        "max_tokens: {} requests sent none and were charged {} tokens on average at admission; clients that set max_tokens = {} (the trace's p99 completion) cut the PTU-weighted admission charge by {}{}.",
+        thousands(m.requests_without),
+        thousands_f(m.mean_charged_as_is, 0),
+        thousands(m.set_to as u64),
+        output::pct_fine(m.charge_saved),
+        match (m.ptu_as_is, m.ptu_if_set) {
+            (Some(a), Some(b)) =>
+                format!(" and need {} PTU instead of {}", thousands(b), thousands(a)),
+            _ => String::new(),
+        }
+    )
+}
+
+/// What chunking the long prompts would cost, in one sentence.
+pub(crate) fn chunking_text(c: &ChunkPlan) -> String {
+    format!(
+        "chunking: {} prompts over {} tokens become {} calls of {} tokens (overlap {}): {} extra prompt tokens; the busiest minute goes from {} to {} tokens.",
+        thousands(c.prompts),
+        thousands(c.limit),
+        thousands(c.calls),
+        thousands(c.chunk_size as u64),
+        thousands(c.overlap as u64),
+        thousands(c.extra_tokens),
+        thousands(c.peak_tpm_before),
+        thousands(c.peak_tpm_after)
+    )
 }
 
 fn be_text(x: f64) -> String {

@@ -46,18 +46,15 @@ fn configure(ctx: &Context<'_>, args: ProfileArgs) -> anyhow::Result<Config> {
     let out = args
         .out
         .map(|p| {
-            let ext = p
-                .extension()
-                .map(|e| e.to_string_lossy().to_ascii_lowercase())
-                .unwrap_or_default();
-            match ext.as_str() {
-                "csv" => Ok((p, SeriesFormat::Csv)),
-                "parquet" | "pq" => Ok((p, SeriesFormat::Parquet)),
-                _ => bail!(
-                    "--out {}: the series is written as .csv or .parquet",
-                    p.display()
-                ),
-            }
+            let parquet = super::table_file(&p, "--out", "the series is")?;
+            anyhow::Ok((
+                p,
+                if parquet {
+                    SeriesFormat::Parquet
+                } else {
+                    SeriesFormat::Csv
+                },
+            ))
         })
         .transpose()?;
     Ok(Config {

@@ -6,12 +6,15 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 
-use super::plan::{Analysis, analyse, configure_core};
+use super::plan::{
+    Analysis, QUOTA_HEAD, QUOTA_NUMERIC, TRUNCATION_HEAD, TRUNCATION_NUMERIC, analyse,
+    baseline_rows, caps_text, chunking_text, configure_core, max_tokens_text, quota_cells,
+    truncation_cells,
+};
 use super::{Context, ExitStatus};
 use crate::cli::ReportArgs;
 use crate::ingest::time::format_utc;
 use crate::output::{duration, pct, pct_fine, share, thousands, thousands_f, usd};
-use crate::plan::Candidate;
 use crate::report::charts::{self, HLine, Mark, Series};
 use crate::report::{Block, Report, Section};
 use crate::sim::SimRequest;
@@ -74,11 +77,11 @@ fn table(head: &[&str], numeric: &[bool], rows: Vec<Vec<String>>) -> Block {
     }
 }
 
-fn caps(c: &[u32]) -> String {
-    c.iter()
-        .map(|x| thousands(*x as u64))
-        .collect::<Vec<_>>()
-        .join(" + ")
+/// `s` with its first letter upper-case (table rows in the report read as sentences).
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
 }
 
 /// Per-minute sums of `f` over `reqs` from the first minute: (minute index, value).
@@ -126,72 +129,13 @@ fn build(ctx: &Context<'_>, a: &Analysis) -> Result<Report, String> {
 
     // 1. The recommendation beside the calculator and all pay-as-you-go.
     let find = |caps: &[u32]| a.result.candidates.iter().find(|c| c.capacities == caps);
-    let row = |name: &str, c: Option<&Candidate>, saving: Option<f64>| -> Vec<String> {
-        match c {
-            Some(c) => vec![
-                name.into(),
-                caps(&c.capacities),
-                usd(c.monthly_cost_usd),
-                share(c.failed, c.arrived),
-                duration((c.p99_latency_ms * 1e3) as i64),
-                if c.meets {
-                    "yes".into()
-                } else {
-                    format!("no ({})", c.misses.join(", "))
-                },
-                match saving {
-                    None => "–".into(),
-                    Some(_) if !c.meets => "– (it misses the service level)".into(),
-                    Some(s) if s < 0.0 => format!("costs {} more", usd(-s)),
-                    Some(s) => usd(s),
-                },
-            ],
-            None => vec![
-                name.into(),
-                "–".into(),
-                "–".into(),
-                "–".into(),
-                "–".into(),
-                "–".into(),
-                "–".into(),
-            ],
-        }
-    };
-    let mut baselines = vec![
-        row("Recommended", rec, None),
-        row(
-            "Capacity calculator, peak minute",
-            find(&doc.calculator.ptu_peak),
-            doc.savings.vs_calculator_peak_usd,
-        ),
-        row(
-            "Capacity calculator, p99 minute",
-            find(&doc.calculator.ptu_p99),
-            doc.savings.vs_calculator_p99_usd,
-        ),
-        row(
-            "No PTU (this topology's pay-as-you-go quota)",
-            doc.all_payg.no_ptu.as_ref(),
-            rec.zip(doc.all_payg.no_ptu.as_ref())
-                .map(|(r, z)| z.monthly_cost_usd - r.monthly_cost_usd),
-        ),
-    ];
-    baselines.push(vec![
-        format!(
-            "All pay-as-you-go at list price ({}, quota unlimited)",
-            doc.all_payg.sku
-        ),
-        "0".into(),
-        usd(doc.all_payg.monthly_cost_usd),
-        "0%".into(),
-        "–".into(),
-        "if the quota takes the peak".into(),
-        match doc.savings.vs_all_payg_usd {
-            None => "–".into(),
-            Some(s) if s < 0.0 => format!("costs {} more", usd(-s)),
-            Some(s) => usd(s),
-        },
-    ]);
+    let baselines: Vec<Vec<String>> = baseline_rows(&a.result, doc, "")
+        .into_iter()
+        .map(|mut r| {
+            r[0] = capitalise(&r[0]);
+            r
+        })
+        .collect();
     let mut blocks = vec![table(
         &[
             "set-up",
@@ -252,7 +196,7 @@ fn build(ctx: &Context<'_>, a: &Analysis) -> Result<Report, String> {
     let mut lines = Vec::new();
     if let Some(c) = rec.filter(|c| c.total_ptu() > 0) {
         lines.push(HLine {
-            name: format!("recommended {} PTU", caps(&c.capacities)),
+            name: format!("recommended {} PTU", caps_text(&c.capacities)),
             y: c.total_ptu() as f64 * tpm_per_ptu,
         });
     }
@@ -353,14 +297,14 @@ fn build(ctx: &Context<'_>, a: &Analysis) -> Result<Report, String> {
     let mut marks = Vec::new();
     if let Some(c) = rec {
         marks.push(Mark {
-            name: format!("recommended: {} PTU", caps(&c.capacities)),
+            name: format!("recommended: {} PTU", caps_text(&c.capacities)),
             x: c.total_ptu() as f64,
             y: c.monthly_cost_usd,
         });
     }
     if let Some(c) = find(&doc.calculator.ptu_peak) {
         marks.push(Mark {
-            name: format!("calculator: {} PTU", caps(&c.capacities)),
+            name: format!("calculator: {} PTU", caps_text(&c.capacities)),
             x: c.total_ptu() as f64,
             y: c.monthly_cost_usd,
         });
@@ -371,7 +315,7 @@ fn build(ctx: &Context<'_>, a: &Analysis) -> Result<Report, String> {
         .iter()
         .map(|c| {
             vec![
-                caps(&c.capacities),
+                caps_text(&c.capacities),
                 usd(c.monthly_cost_usd),
                 usd(c.ptu_monthly_usd),
                 usd(c.payg_monthly_usd),
@@ -547,43 +491,20 @@ fn build(ctx: &Context<'_>, a: &Analysis) -> Result<Report, String> {
     } else {
         blocks.push(Block::Para("What each pay-as-you-go quota pool (region × model × deployment type) is asked per minute in the recommended set-up — every attempt, in tokens as Azure's TPM counter counts them (prompt + the max_tokens charged) — against its capacity and the default quota.".into()));
         blocks.push(table(
-            &[
-                "region · model · SKU",
-                "deployments",
-                "peak TPM",
-                "p99 TPM",
-                "peak RPM",
-                "capacity",
-                "default quota",
-                "429s",
-                "",
-            ],
-            &[false, false, true, true, true, true, true, true, false],
+            &QUOTA_HEAD,
+            &QUOTA_NUMERIC,
             doc.quota
                 .iter()
                 .map(|q| {
-                    vec![
-                        format!("{} · {} · {}", q.region, q.model, q.sku),
-                        q.deployments.join(", "),
-                        thousands(q.peak_tpm),
-                        thousands(q.p99_tpm),
-                        thousands(q.peak_rpm),
-                        format!(
-                            "{} TPM / {} RPM",
-                            thousands(q.capacity_tpm),
-                            thousands(q.capacity_rpm)
-                        ),
-                        q.default_quota_tpm
-                            .map_or("–".into(), |d| format!("{} TPM", thousands(d))),
-                        thousands(q.throttled),
-                        if q.short {
-                            "short: request more".into()
-                        } else if q.throttled > 0 {
-                            "enough per minute; 429s from bursts within it".into()
-                        } else {
-                            "enough".into()
-                        },
-                    ]
+                    let mut cells = quota_cells(q);
+                    cells.push(if q.short {
+                        "short: request more".into()
+                    } else if q.throttled > 0 {
+                        "enough per minute; 429s from bursts within it".into()
+                    } else {
+                        "enough".into()
+                    });
+                    cells
                 })
                 .collect(),
         ));
@@ -615,7 +536,7 @@ fn build(ctx: &Context<'_>, a: &Analysis) -> Result<Report, String> {
                             vec![
                                 r.assumption.clone(),
                                 r.max_tokens.clone(),
-                                r.recommended.as_deref().map_or("none meets".into(), caps),
+                                r.recommended.as_deref().map_or("none meets".into(), caps_text),
                                 r.monthly_cost_usd.map_or("–".into(), usd),
                                 r.failure_rate.map_or("–".into(), pct_fine),
                                 if r.moves { "moves".into() } else { "same PTU".into() },
@@ -668,50 +589,15 @@ fn build(ctx: &Context<'_>, a: &Analysis) -> Result<Report, String> {
             pct_fine(tb.input_limit.share)
         ))];
         blocks.push(table(
-            &[
-                "truncate prompts at",
-                "tokens",
-                "requests cut",
-                "prompt tokens saved",
-                "saved per month",
-                "PTU after",
-                "PTU saved",
-            ],
-            &[false, true, true, true, true, true, true],
-            tb.truncation
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.at.clone(),
-                        thousands(r.cap_tokens as u64),
-                        thousands(r.requests_cut),
-                        thousands(r.prompt_tokens_saved),
-                        usd(r.usd_saved_per_month),
-                        r.recommended_after.as_deref().map_or("–".into(), caps),
-                        r.ptu_saved.map_or("–".into(), |x| x.to_string()),
-                    ]
-                })
-                .collect(),
+            &TRUNCATION_HEAD,
+            &TRUNCATION_NUMERIC,
+            tb.truncation.iter().map(truncation_cells).collect(),
         ));
         if let Some(m) = &tb.max_tokens {
-            blocks.push(Block::Para(format!(
-                "max_tokens: {} requests sent none and were charged {} tokens on average at admission; clients that set max_tokens = {} (the trace's p99 completion) cut the PTU-weighted admission charge by {}{}.",
-                thousands(m.requests_without),
-                thousands_f(m.mean_charged_as_is, 0),
-                thousands(m.set_to as u64),
-                pct_fine(m.charge_saved),
-                match (m.ptu_as_is, m.ptu_if_set) {
-                    (Some(x), Some(y)) => format!(" and need {} PTU instead of {}", thousands(y), thousands(x)),
-                    _ => String::new(),
-                }
-            )));
+            blocks.push(Block::Para(max_tokens_text(m)));
         }
         if let Some(c) = &tb.chunking {
-            blocks.push(Block::Para(format!(
-                "Chunking: {} prompts over {} tokens become {} calls of {} tokens (overlap {}): {} extra prompt tokens; the busiest minute goes from {} to {} tokens.",
-                thousands(c.prompts), thousands(c.limit), thousands(c.calls), thousands(c.chunk_size as u64),
-                thousands(c.overlap as u64), thousands(c.extra_tokens), thousands(c.peak_tpm_before), thousands(c.peak_tpm_after)
-            )));
+            blocks.push(Block::Para(capitalise(&chunking_text(c))));
         }
         sections.push(Section {
             id: "token-budgets".into(),

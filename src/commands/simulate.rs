@@ -55,14 +55,12 @@ fn configure(ctx: &Context<'_>, args: SimulateArgs) -> anyhow::Result<Config> {
             }
         );
     }
-    if let Some(p) = &args.out
-        && p.extension().is_none_or(|e| !e.eq_ignore_ascii_case("csv"))
-    {
-        bail!(
-            "--out {}: the side-by-side series is written as .csv",
-            p.display()
-        );
-    }
+    super::require_ext(
+        args.out.as_deref(),
+        "--out",
+        "csv",
+        "the side-by-side series is",
+    )?;
     let workload = workload::configure(
         &args.workload,
         args.scale,
@@ -75,18 +73,10 @@ fn configure(ctx: &Context<'_>, args: SimulateArgs) -> anyhow::Result<Config> {
         .timeline
         .as_ref()
         .map(|p| {
-            let ext = p
-                .extension()
-                .map(|e| e.to_string_lossy().to_ascii_lowercase())
-                .unwrap_or_default();
-            match ext.as_str() {
-                "csv" => Ok((p.clone(), false)),
-                "parquet" | "pq" => Ok((p.clone(), true)),
-                _ => bail!(
-                    "--timeline {}: the timeline is written as .csv or .parquet",
-                    p.display()
-                ),
-            }
+            anyhow::Ok((
+                p.clone(),
+                super::table_file(p, "--timeline", "the timeline is")?,
+            ))
         })
         .transpose()?;
     Ok(Config {

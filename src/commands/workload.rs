@@ -49,17 +49,7 @@ pub(crate) fn ingest_options(
         "count" => PromptSource::Count,
         other => bail!("--prompt-source '{other}': expected usage or count"),
     };
-    let mut by = Vec::new();
-    for d in by_args {
-        let d = d.trim();
-        if d.is_empty() {
-            bail!("--by: empty dimension name");
-        }
-        if by.iter().any(|x: &String| x == d) {
-            bail!("--by {d}: named twice");
-        }
-        by.push(d.to_string());
-    }
+    let by = by_list(by_args)?;
     Ok(IngestOptions {
         format,
         time_col: args.time_col.clone(),
@@ -88,6 +78,22 @@ pub(crate) enum Source {
         spec: String,
         synthetic: Synthetic,
     },
+}
+
+/// The `--by` fields, trimmed, each named once.
+pub(crate) fn by_list(names: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut by = Vec::new();
+    for d in names {
+        let d = d.trim();
+        if d.is_empty() {
+            bail!("--by: empty dimension name");
+        }
+        if by.iter().any(|x: &String| x == d) {
+            bail!("--by {d}: named twice");
+        }
+        by.push(d.to_string());
+    }
+    Ok(by)
 }
 
 /// A validated workload configuration.

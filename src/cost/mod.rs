@@ -414,6 +414,17 @@ fn ptu_meter(t: PtuType) -> &'static str {
     }
 }
 
+/// The price and SKU columns of a row of PTU-hours at the hourly price (`list` before
+/// rounding): list and contracted cost, SKU id, price id, meter and details.
+fn hourly_ptu_sku(r: &mut Row, t: PtuType, sku_id: &str, meter: &str, list: Decimal) {
+    r.list_cost = list.round_dp(MONEY_DP);
+    r.contracted_cost = r.list_cost;
+    r.sku_id = sku_id.to_string();
+    r.sku_price_id = format!("{} PTU hourly", ptu_type_name(t));
+    r.sku_meter = meter.into();
+    r.sku_price_details = serde_json::json!({ "x_DeploymentType": ptu_type_name(t) }).to_string();
+}
+
 fn ptu_type_name(t: PtuType) -> &'static str {
     match t {
         PtuType::Global => "Global",
@@ -794,21 +805,19 @@ fn ptu_month(
                 r.pricing_unit = Some("PTU-Hours");
                 r.consumed_quantity = Some(qty[i]);
                 r.consumed_unit = Some("PTU-Hours");
-                r.list_cost = (hourly * qty[i]).round_dp(MONEY_DP);
-                r.contracted_cost = r.list_cost;
+                hourly_ptu_sku(
+                    &mut r,
+                    line.deployment_type,
+                    &sku_id,
+                    meter,
+                    hourly * qty[i],
+                );
                 r.effective_cost = eff[i];
                 r.billed_cost = if covered_part { Decimal::ZERO } else { eff[i] };
                 r.region = region.clone();
                 r.resource_id = Some(resource.clone());
                 r.resource_name = Some(account_name(&line.region.0));
                 r.resource_type = Some("Azure AI Foundry");
-                r.sku_id = sku_id.clone();
-                r.sku_price_id = format!("{} PTU hourly", ptu_type_name(line.deployment_type));
-                r.sku_meter = meter.into();
-                r.sku_price_details = serde_json::json!({
-                    "x_DeploymentType": ptu_type_name(line.deployment_type),
-                })
-                .to_string();
                 if covered_part {
                     r.commitment = Some(Commitment {
                         id: commitment_id.clone(),
@@ -858,21 +867,13 @@ fn ptu_month(
             r.list_unit_price = Some(hourly);
             r.pricing_quantity = Some(qty);
             r.pricing_unit = Some("PTU-Hours");
-            r.list_cost = (hourly * qty).round_dp(MONEY_DP);
-            r.contracted_cost = r.list_cost;
+            hourly_ptu_sku(&mut r, line.deployment_type, &sku_id, meter, hourly * qty);
             r.effective_cost = eff;
             r.billed_cost = Decimal::ZERO;
             r.region = region.clone();
             r.resource_id = Some(commitment_id.clone());
             r.resource_name = Some(commitment_name.clone());
             r.resource_type = Some("Reservation");
-            r.sku_id = sku_id.clone();
-            r.sku_price_id = format!("{} PTU hourly", ptu_type_name(line.deployment_type));
-            r.sku_meter = meter.into();
-            r.sku_price_details = serde_json::json!({
-                "x_DeploymentType": ptu_type_name(line.deployment_type),
-            })
-            .to_string();
             r.commitment = Some(Commitment {
                 id: commitment_id.clone(),
                 name: commitment_name.clone(),

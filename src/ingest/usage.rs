@@ -563,22 +563,11 @@ fn litellm(recs: &[Record]) -> Rows {
     recs.iter()
         .map(|r| {
             (|| -> Result<UsageRow, String> {
-                let t_us = time_of(r, &["starttime", "start_time"])?;
-                let prompt = count_of(r, "prompttokens")?.or(count_of(r, "prompt_tokens")?);
-                let completion =
-                    count_of(r, "completiontokens")?.or(count_of(r, "completion_tokens")?);
                 // `metadata` arrives as a JSON string in CSV dumps.
-                let mut fields = r.fields.clone();
-                if let Some(m) = r.get("metadata")
-                    && m.trim_start().starts_with('{')
-                    && let Ok(v) = serde_json::from_str::<Value>(m)
-                {
-                    flatten("metadata", &v, &mut fields);
-                }
-                let meta = Record {
-                    line: r.line,
-                    fields: fields.clone(),
-                };
+                let meta = flatten_embedded(r, "metadata");
+                let t_us = time_of(&meta, &["starttime"])?;
+                let prompt = count_of(&meta, "prompttokens")?;
+                let completion = count_of(&meta, "completiontokens")?;
                 let cached = count_of(
                     &meta,
                     "metadata.usageobject.prompttokensdetails.cachedtokens",
@@ -607,7 +596,7 @@ fn litellm(recs: &[Record]) -> Rows {
                     cached,
                     model,
                     status,
-                    fields,
+                    fields: meta.fields,
                     ..UsageRow::default()
                 };
                 let alias = u.fields.get("metadata.userapikeyalias").cloned();
@@ -670,11 +659,12 @@ fn helicone(recs: &[Record]) -> Rows {
                         .filter(|m| !m.is_empty())
                         .map(str::to_string),
                     status,
-                    fields: r.fields.clone(),
                     ..UsageRow::default()
                 };
-                if let Some(user) = r.get("requestuserid").filter(|s| !s.is_empty()) {
-                    u.fields.insert("tenant".into(), user.to_string());
+                let tenant = r.get("requestuserid").map(str::to_string);
+                u.fields = r.fields;
+                if let Some(t) = tenant {
+                    u.fields.insert("tenant".into(), t);
                 }
                 Ok(u)
             })()
@@ -712,11 +702,12 @@ fn langfuse(recs: &[Record]) -> Rows {
                         .filter(|m| !m.is_empty())
                         .map(str::to_string),
                     failed,
-                    fields: r.fields.clone(),
                     ..UsageRow::default()
                 };
-                if let Some(user) = r.get("userid").filter(|s| !s.is_empty()) {
-                    u.fields.insert("tenant".into(), user.to_string());
+                let tenant = r.get("userid").map(str::to_string);
+                u.fields = r.fields;
+                if let Some(t) = tenant {
+                    u.fields.insert("tenant".into(), t);
                 }
                 Ok(u)
             })()
