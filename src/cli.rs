@@ -59,7 +59,7 @@ pub enum Command {
         spillway count --batch batch-input.jsonl --check\n  \
         spillway count --file big.txt --format json")]
     Count(CountArgs),
-    /// Profile prompt logs and request traces: requests and tokens per minute (mean, percentiles,
+    /// Profile prompt logs, usage logs and request traces: requests and tokens per minute (mean, percentiles,
     /// peaks), per-request token distributions, by model, deployment, tenant or any field.
     #[command(after_help = "Examples:\n  \
         spillway profile samples/AzureLLMInferenceTrace_conv_2023.csv\n  \
@@ -67,6 +67,7 @@ pub enum Command {
         spillway profile logs/*.jsonl.gz --format json --out series.parquet\n  \
         spillway profile requests.csv --time-col ts --text-col prompt --completion-col answer\n  \
         spillway profile samples/BurstGPT_1_first400.csv --by Model --start 2023-07-01T00:00:00Z\n  \
+        spillway profile samples/apim-llm.csv.gz samples/apim-gateway.csv.gz --by status,backend\n  \
         spillway --threads 2 profile logs/*.jsonl.zst --quiet   # leave the other cores to other work")]
     Profile(ProfileArgs),
     /// Replay traffic through clients, a gateway and provisioned / pay-as-you-go deployments:
@@ -75,7 +76,9 @@ pub enum Command {
         spillway simulate --topology samples/topology-ptu-spillover.toml --trace samples/AzureLLMInferenceTrace_conv_2023.csv\n  \
         spillway simulate -t samples/topology-apim-priority.toml --trace samples/chat-log.jsonl.gz --scale 2 --format json\n  \
         spillway simulate -t ours.toml --synthetic \"rate=600/min,prompt=1000,completion=200,duration=1h\"\n  \
-        spillway simulate -t ours.toml --trace logs/*.jsonl --speed 4 --timeline timeline.parquet --seed 7")]
+        spillway simulate -t ours.toml --trace logs/*.jsonl --speed 4 --timeline timeline.parquet --seed 7\n  \
+        spillway simulate -t samples/topology-calibration.toml --trace samples/apim-*.csv.gz --compare-observed\n  \
+        spillway simulate -t truth.toml --trace trace.csv --log-out logs/apim --log-format apim-json")]
     Simulate(SimulateArgs),
     /// Recommend PTU sizes, spillover quota and reservation from real traffic: sweep the sizes
     /// through the simulator, cheapest set-up that meets the service level, beside the capacity
@@ -108,7 +111,7 @@ pub enum Command {
     /// log (APIM or LiteLLM), report the fidelity before and after, and write the fitted
     /// topology for the other commands.
     #[command(after_help = "Examples:\n  \
-        spillway calibrate -t samples/topology-calibration.toml --trace samples/apim-llm.csv.gz --trace samples/apim-gateway.csv.gz --out fitted.toml\n  \
+        spillway calibrate -t samples/topology-calibration.toml --trace samples/apim-*.csv.gz --out fitted.toml\n  \
         spillway calibrate -t ours.toml --trace litellm-spend.csv --out fitted.toml --format json\n  \
         spillway plan -t fitted.toml --trace logs/*.jsonl.gz   # plan on the fitted assumptions")]
     Calibrate(CalibrateArgs),

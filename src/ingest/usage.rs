@@ -1200,9 +1200,17 @@ mod tests {
                 let path = dir.path().join(name);
                 std::fs::write(&path, &bytes).unwrap();
                 let catalog = Catalog::embedded();
+                // With --skip-bad every row is read or skipped and counted.
+                let mut skipping = IngestOptions::new("gpt-4o");
+                skipping.skip_bad = true;
+                if let Ok((reqs, summary)) = read_all(std::slice::from_ref(&path), &skipping, &catalog, &NoProgress) {
+                    prop_assert_eq!(reqs.len() as u64, summary.requests);
+                    prop_assert_eq!(summary.rows_read, summary.requests + summary.skipped);
+                }
                 match read_all(std::slice::from_ref(&path), &IngestOptions::new("gpt-4o"), &catalog, &NoProgress) {
                     Ok((reqs, summary)) => {
                         prop_assert_eq!(reqs.len() as u64, summary.requests);
+                        prop_assert_eq!(summary.rows_read, summary.requests + summary.skipped);
                     }
                     Err(e) => {
                         let text = e.to_string();
