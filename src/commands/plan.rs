@@ -600,7 +600,7 @@ pub(crate) fn analyse(ctx: &mut Context<'_>, cfg: Config) -> anyhow::Result<Anal
     let moved: Vec<&SensitivityRow> = sensitivity.iter().filter(|r| r.moves).collect();
     if !moved.is_empty() {
         notes.push(format!(
-            "the answer moves with an assumption spillway cannot read from a price list ({}): see the sensitivity table, and compare with the 429s and utilisation your own deployment shows (Azure Monitor: Provisioned-managed Utilization V2) to settle it.",
+            "the answer moves with an assumption spillway cannot read from a price list ({}): see the sensitivity table, and settle it from what your deployment saw: `spillway calibrate` fits the burst tolerance and PTU throughput to your APIM or LiteLLM logs (or compare with Azure Monitor: Provisioned-managed Utilization V2).",
             moved
                 .iter()
                 .map(|r| r.assumption.as_str())
