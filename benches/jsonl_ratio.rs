@@ -13,11 +13,7 @@
 //! scaling again over the pairs of runs it took nothing from, and over all rounds with the
 //! stolen time taken out.
 //!
-//! It also times, the same way, the JSON parsing alone on one thread: every line deserialized
-//! into the fields a chat-log line is read for, by spillway's fast path and by serde_json.
-//!
-//!     cargo bench --bench jsonl_ratio            # ROUNDS=n to change the 21 rounds;
-//!                                                # ONLY=json for the parse timing alone
+//!     cargo bench --bench jsonl_ratio            # ROUNDS=n to change the 21 rounds
 
 #[path = "common/mod.rs"]
 mod common;
@@ -27,8 +23,6 @@ use std::time::Instant;
 use common::{chat_log, jsonl_end_to_end, jsonl_raw, message_texts, pool};
 use spillway::catalog::Catalog;
 use spillway::ingest::IngestOptions;
-use spillway::ingest::json::{self, Raw};
-use spillway::tokens::chat::ChatRequest;
 use spillway::tokens::{EncodingName, tokenizer};
 
 fn main() {
@@ -37,9 +31,6 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(21);
     let path = chat_log();
-    if std::env::var("ONLY").is_ok_and(|o| o == "json") {
-        return json_parse(&path, rounds);
-    }
     let texts = message_texts(&path);
     let bytes: usize = texts.iter().map(String::len).sum();
     let catalog = Catalog::embedded();
@@ -186,7 +177,6 @@ fn main() {
         scaling(RAW, &any, &unstolen),
         scaling(CPU, &any, &unstolen)
     );
-    json_parse(&path, rounds);
 }
 
 /// Clock ticks per second of /proc/stat (fixed by the Linux ABI).
@@ -222,52 +212,4 @@ fn compute() -> u64 {
             x
         })
         .reduce(|| 0, |a, b| a ^ b)
-}
-
-/// The fields of a chat-log line that `profile` reads.
-#[derive(serde::Deserialize)]
-#[allow(dead_code)]
-struct Line<'a> {
-    #[serde(borrow)]
-    timestamp: Option<Raw<'a>>,
-    #[serde(borrow)]
-    model: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    request: Option<ChatRequest<'a>>,
-    usage: Option<std::collections::BTreeMap<String, serde::de::IgnoredAny>>,
-}
-
-fn json_parse(path: &std::path::Path, rounds: usize) {
-    let data = std::fs::read(path).unwrap();
-    let lines: Vec<&[u8]> = data
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
-    let messages = |parse: &dyn Fn(&[u8]) -> Line<'_>| -> usize {
-        lines
-            .iter()
-            .map(|l| parse(l).request.map_or(0, |r| r.messages.len()))
-            .sum()
-    };
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        let t = Instant::now();
-        std::hint::black_box(messages(&|l| json::from_slice(l).unwrap()));
-        ours.push(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        std::hint::black_box(messages(&|l| serde_json::from_slice(l).unwrap()));
-        theirs.push(t.elapsed().as_secs_f64());
-    }
-    ours.sort_by(f64::total_cmp);
-    theirs.sort_by(f64::total_cmp);
-    let mb = data.len() as f64 / (1 << 20) as f64;
-    println!(
-        "\nJSON parse, 1 thread, best / median: fast path {:.0} / {:.0} ms ({:.0} MiB/s), serde_json {:.0} / {:.0} ms ({:.0} MiB/s)",
-        ours[0] * 1e3,
-        ours[rounds / 2] * 1e3,
-        mb / ours[0],
-        theirs[0] * 1e3,
-        theirs[rounds / 2] * 1e3,
-        mb / theirs[0]
-    );
 }

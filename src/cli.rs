@@ -139,7 +139,10 @@ pub enum Command {
 /// Output format of a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// Tables for the terminal (arranged to its width).
     Table,
+    /// The same tables as Markdown, for issues, wikis and pull requests.
+    Markdown,
     Json,
     Csv,
 }
@@ -313,7 +316,10 @@ pub struct ProfileArgs {
 /// Output format of a report (table or JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
+    /// Tables for the terminal (arranged to its width).
     Table,
+    /// The same tables as Markdown, for issues, wikis and pull requests.
+    Markdown,
     Json,
 }
 
@@ -326,6 +332,23 @@ pub enum ReservationArg {
     Monthly,
     /// 1-year Azure reservation.
     Yearly,
+}
+
+impl Command {
+    /// The run writes its tables as Markdown (`--format markdown`).
+    pub fn markdown(&self) -> bool {
+        let report = |f: ReportFormat| f == ReportFormat::Markdown;
+        match self {
+            Command::Count(a) => a.format == Format::Markdown,
+            Command::Models(a) => a.format == Format::Markdown,
+            Command::Profile(a) => report(a.format),
+            Command::Simulate(a) => report(a.format),
+            Command::Plan(a) => report(a.format),
+            Command::Cost(a) => report(a.format),
+            Command::Calibrate(a) => report(a.format),
+            Command::Report(_) | Command::Query(_) | Command::Completions(_) => false,
+        }
+    }
 }
 
 impl From<ReservationArg> for Reservation {

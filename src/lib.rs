@@ -5,13 +5,16 @@
 //! module per subcommand: arguments → validated configuration → domain calls → rendering), and
 //! the domain modules named for the pipeline: [`catalog`], [`tokens`], [`ingest`], [`profile`], [`sim`]. Domain code
 //! never prints; it returns values that the command layer renders to the writer it is given.
-//! [`alloc`] is the process allocator the binary installs.
+//! [`alloc`] is the process allocator the binary installs; `fuzzing` holds what the fuzz
+//! targets under `fuzz/` run.
 
 pub mod alloc;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod cost;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ingest;
 pub mod output;
 pub mod plan;

@@ -2,18 +2,33 @@
 //! formatting. Everything writes to the `Write` it is given; nothing here decides what to show.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
+use comfy_table::{Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table, Width};
 use serde::Serialize;
 
+/// Tables are written as Markdown (`--format markdown`); set once per run by the command layer.
+static MARKDOWN: AtomicBool = AtomicBool::new(false);
+
+/// Makes every table of this run Markdown (`true`) or terminal tables.
+pub fn set_markdown(on: bool) {
+    MARKDOWN.store(on, Ordering::Relaxed);
+}
+
 /// A table with spillway's look: condensed UTF-8 borders, header row, columns right-aligned
-/// where `numeric[i]` is true.
+/// where `numeric[i]` is true. On a terminal, cells wrap so that the table fits its width
+/// (piped output keeps whole lines); with `--format markdown`, a Markdown table.
 pub fn table(header: &[&str], numeric: &[bool]) -> Table {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header.iter().map(Cell::new));
+    if MARKDOWN.load(Ordering::Relaxed) {
+        t.load_preset(ASCII_MARKDOWN)
+            .set_content_arrangement(ContentArrangement::Disabled);
+    } else {
+        t.load_preset(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic);
+    }
+    t.set_header(header.iter().map(Cell::new));
     for (i, &n) in numeric.iter().enumerate() {
         if n && let Some(col) = t.column_mut(i) {
             col.set_cell_alignment(CellAlignment::Right);
@@ -28,9 +43,89 @@ pub fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> std::io::Resu
     writeln!(out)
 }
 
-/// Writes a table followed by a newline.
+/// Writes a table followed by a newline (Markdown tables also after an empty line, so that
+/// they never run into the text before them).
 pub fn write_table(out: &mut dyn Write, t: &Table) -> std::io::Result<()> {
-    writeln!(out, "{t}")
+    if MARKDOWN.load(Ordering::Relaxed) {
+        return writeln!(out, "\n{}", markdown_alignment(&t.to_string()));
+    }
+    writeln!(out, "{}", unbroken_words(t))
+}
+
+/// `t` with each column at least as wide as its longest word (up to `MAX_WORD` characters;
+/// comfy-table counts the padding in):
+/// arranged to a narrow terminal, cells wrap between words, never inside a number or a name.
+fn unbroken_words(t: &Table) -> Table {
+    const MAX_WORD: usize = 32;
+    let mut widths: Vec<usize> = Vec::new();
+    for row in t.header().into_iter().chain(t.row_iter()) {
+        for (i, cell) in row.cell_iter().enumerate() {
+            let longest = cell
+                .content()
+                .split_whitespace()
+                .map(|w| w.chars().count())
+                .max()
+                .unwrap_or(0)
+                .min(MAX_WORD);
+            if widths.len() <= i {
+                widths.resize(i + 1, 0);
+            }
+            widths[i] = widths[i].max(longest);
+        }
+    }
+    let mut t = t.clone();
+    for (i, w) in widths.into_iter().enumerate() {
+        if let Some(col) = t.column_mut(i) {
+            col.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(w as u16 + 2)));
+        }
+    }
+    t
+}
+
+/// Marks right-aligned columns in a Markdown table's delimiter row (`---:`): comfy-table pads
+/// them on the left, which Markdown renderers ignore. A column is right-aligned when some cell
+/// of it is padded on the left and not on the right.
+fn markdown_alignment(table: &str) -> String {
+    let lines: Vec<&str> = table.lines().collect();
+    let cells = |line: &str| -> Vec<String> {
+        line.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::to_string)
+            .collect()
+    };
+    let Some(delimiter) = lines.get(1) else {
+        return table.to_string();
+    };
+    let mut right = vec![false; cells(delimiter).len()];
+    for line in lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, l)| l)
+    {
+        for (c, cell) in cells(line).iter().enumerate().take(right.len()) {
+            let padded_left = cell.starts_with("  ");
+            let tight_right = cell.ends_with(' ') && !cell.trim_end().ends_with(' ');
+            if padded_left && tight_right && cell.trim_end().len() + 1 == cell.len() {
+                right[c] = true;
+            }
+        }
+    }
+    let delim: Vec<String> = cells(delimiter)
+        .iter()
+        .zip(&right)
+        .map(|(d, &r)| {
+            if r {
+                format!("{}:", &d[..d.len().saturating_sub(1)])
+            } else {
+                d.clone()
+            }
+        })
+        .collect();
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    out[1] = format!("|{}|", delim.join("|"));
+    out.join("\n")
 }
 
 /// A CSV writer over `out`.
@@ -80,19 +175,58 @@ pub fn thousands_f(x: f64, decimals: usize) -> String {
     }
 }
 
-/// A USD amount: 4 significant decimals below a cent, else 2.
+/// A USD amount, the one money format of every table: cents with thousands separators
+/// (`$1,234.56`, `−$12.00`); an amount that is not zero but rounds to no cent reads `<$0.01`,
+/// so a column never mixes precisions and never shows a cost as nothing.
 pub fn usd(x: f64) -> String {
-    let sign = if x < 0.0 && x.abs() >= 0.000_000_5 {
-        "−"
-    } else {
-        ""
-    };
+    let sign = if x < 0.0 { "−" } else { "" };
     let a = x.abs();
-    if a != 0.0 && a < 0.01 {
-        format!("{sign}${a:.6}")
-    } else {
-        format!("{sign}${}", thousands_f(a, 2))
+    if a == 0.0 || !a.is_finite() {
+        return format!("${}", thousands_f(a, 2));
     }
+    if a < 0.005 {
+        return format!("{sign}<$0.01");
+    }
+    format!("{sign}${}", thousands_f(a, 2))
+}
+
+/// A column of USD amounts in one precision: cents, or as many decimals (up to 6) as its
+/// smallest non-zero amount needs to show two significant digits, for columns of per-request
+/// costs (`$0.0200` beside `$0.0043`, never `$0.02` beside `$0.004311`). `None` reads `–`.
+pub fn usd_column(values: &[Option<f64>]) -> Vec<String> {
+    let smallest = values
+        .iter()
+        .flatten()
+        .map(|x| x.abs())
+        .filter(|&x| x > 0.0 && x.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    let mut decimals = 2;
+    while decimals < 6 && smallest < 10f64.powi(1 - decimals as i32) {
+        decimals += 1;
+    }
+    values
+        .iter()
+        .map(|v| match v {
+            None => "–".to_string(),
+            Some(x) => {
+                let sign = if *x < 0.0 { "−" } else { "" };
+                format!("{sign}${}", thousands_f(x.abs(), decimals))
+            }
+        })
+        .collect()
+}
+
+/// [`usd`] of an exact decimal amount already rounded to cents (`"1234.56"`, `"-0.50"`).
+pub fn usd_cents(s: &str) -> String {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let neg = int.starts_with('-') && s.chars().any(|c| c.is_ascii_digit() && c != '0');
+    let digits = int.trim_start_matches('-');
+    let grouped = thousands(digits.parse().unwrap_or(0));
+    format!(
+        "{}${grouped}.{:0<2}",
+        if neg { "−" } else { "" },
+        &frac[..frac.len().min(2)]
+    )
 }
 
 /// `s` cut to at most `max` characters, with an ellipsis and the length when cut: user values
@@ -163,6 +297,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn markdown_tables_mark_numeric_columns_right_aligned() {
+        let md = markdown_alignment(
+            "| name  | count |\n|-------|-------|\n| a     |     5 |\n| bb    | 1,234 |",
+        );
+        assert_eq!(md.lines().nth(1), Some("|-------|------:|"));
+    }
+
+    #[test]
+    fn money_reads_in_cents_everywhere() {
+        assert_eq!(usd(1234.5), "$1,234.50");
+        assert_eq!(usd(0.02), "$0.02");
+        assert_eq!(usd(0.004311), "<$0.01");
+        assert_eq!(usd(0.0), "$0.00");
+        assert_eq!(usd(-12.0), "−$12.00");
+        assert_eq!(usd_cents("1234.56"), "$1,234.56");
+        assert_eq!(usd_cents("-0.50"), "−$0.50");
+        assert_eq!(usd_cents("-0.00"), "$0.00");
+        assert_eq!(usd_cents("7"), "$7.00");
+        assert_eq!(usd_cents("1000000.1"), "$1,000,000.10");
+        assert_eq!(
+            usd_column(&[Some(0.02), Some(0.004311), None, Some(0.0)]),
+            ["$0.0200", "$0.0043", "–", "$0.0000"]
+        );
+        assert_eq!(
+            usd_column(&[Some(12.5), Some(1234.0)]),
+            ["$12.50", "$1,234.00"]
+        );
+        assert_eq!(usd_column(&[Some(0.00000077)]), ["$0.000001"]);
+    }
+
+    #[test]
     fn shares_never_round_a_failure_away() {
         assert_eq!(share(19_357, 19_366), "99.95%");
         assert_eq!(share(1, 100_000), "0.001%");
@@ -194,7 +359,7 @@ mod tests {
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(thousands_i(-1234), "-1,234");
         assert_eq!(thousands_f(1234.5678, 1), "1,234.6");
-        assert_eq!(usd(0.000005), "$0.000005");
+        assert_eq!(usd(0.000005), "<$0.01");
         assert_eq!(usd(1234.5), "$1,234.50");
     }
 }

@@ -229,7 +229,7 @@ pub struct Model {
     pub name: String,
     #[serde(default)]
     pub aliases: Vec<String>,
-    pub encoding: String,
+    pub encoding: EncodingName,
     pub context_window: u64,
     #[serde(default)]
     pub max_input_tokens: Option<u64>,
@@ -251,15 +251,12 @@ pub struct Model {
     pub source: String,
     #[serde(default)]
     pub uncertain: Vec<String>,
-    /// Parsed `encoding` (filled in by validation).
-    #[serde(skip)]
-    pub encoding_name: Option<EncodingName>,
 }
 
 impl Model {
-    /// The model's encoding (validated at load).
+    /// The model's encoding.
     pub fn encoding(&self) -> EncodingName {
-        self.encoding_name.unwrap_or(EncodingName::O200kBase)
+        self.encoding
     }
 
     /// Largest prompt the model accepts.
@@ -307,6 +304,18 @@ struct CatalogFile {
     sku_rule: Vec<SkuRule>,
     #[serde(default)]
     ptu_price: Vec<PtuPrice>,
+    #[serde(default)]
+    source: Vec<Source>,
+}
+
+/// A document the catalog's `source` fields cite by key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub key: String,
+    pub title: String,
+    pub link: String,
+    pub as_of: String,
 }
 
 /// Models and prices, ready for look-ups.
@@ -317,6 +326,7 @@ pub struct Catalog {
     token_prices: Vec<TokenPrice>,
     sku_rules: Vec<SkuRule>,
     ptu_prices: Vec<PtuPrice>,
+    sources: Vec<Source>,
 }
 
 impl Catalog {
@@ -330,6 +340,7 @@ impl Catalog {
             token_prices: Vec::new(),
             sku_rules: Vec::new(),
             ptu_prices: Vec::new(),
+            sources: Vec::new(),
         };
         catalog.merge(models, MODELS_LABEL)?;
         catalog.merge(prices, PRICES_LABEL)?;
@@ -389,6 +400,27 @@ impl Catalog {
             self.ptu_prices
                 .retain(|q| q.deployment_type != p.deployment_type);
             self.ptu_prices.push(p);
+        }
+        for (i, src) in file.source.into_iter().enumerate() {
+            for (field, value) in [
+                ("key", &src.key),
+                ("title", &src.title),
+                ("link", &src.link),
+                ("as_of", &src.as_of),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(CatalogError::Invalid {
+                        file: label.to_string(),
+                        table: "source",
+                        row: i + 1,
+                        name: src.key.clone(),
+                        field,
+                        message: "must not be empty".into(),
+                    });
+                }
+            }
+            self.sources.retain(|q| q.key != src.key);
+            self.sources.push(src);
         }
         Ok(())
     }
@@ -478,6 +510,32 @@ impl Catalog {
     pub fn ptu_prices(&self) -> &[PtuPrice] {
         &self.ptu_prices
     }
+
+    /// The documents the `source` fields cite by key.
+    pub fn sources(&self) -> &[Source] {
+        &self.sources
+    }
+
+    /// The keys of [`Catalog::sources`] a `source` field cites, in order of first mention.
+    pub fn cited(&self, source: &str) -> Vec<&str> {
+        let mut keys: Vec<(usize, &str)> = self
+            .sources
+            .iter()
+            .filter_map(|s| cites(source, &s.key).map(|at| (at, s.key.as_str())))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, k)| k).collect()
+    }
+}
+
+/// Where `text` cites `key` as a word (`QL24/QL25` cites both), if it does.
+fn cites(text: &str, key: &str) -> Option<usize> {
+    text.match_indices(key).map(|(at, _)| at).find(|&at| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + key.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric())
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+    })
 }
 
 fn parse_file(text: &str, label: &str) -> Result<CatalogFile, CatalogError> {
@@ -539,10 +597,6 @@ fn validate_model(m: &mut Model, file: &str, row: usize) -> Result<(), CatalogEr
     if m.name.trim().is_empty() {
         return Err(invalid("name", "must not be empty".into()));
     }
-    let enc: EncodingName = m
-        .encoding
-        .parse()
-        .map_err(|e: crate::tokens::UnknownEncoding| invalid("encoding", e.to_string()))?;
     if m.context_window == 0 {
         return Err(invalid("context_window", "must be positive".into()));
     }
@@ -613,13 +667,58 @@ fn validate_model(m: &mut Model, file: &str, row: usize) -> Result<(), CatalogEr
     if m.source.trim().is_empty() {
         return Err(invalid("source", "every row needs a source".into()));
     }
-    m.encoding_name = Some(enc);
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_cited_key_is_a_listed_source_and_every_source_is_cited() {
+        let c = Catalog::embedded();
+        let texts: Vec<&str> = c
+            .models()
+            .iter()
+            .map(|m| m.source.as_str())
+            .chain(c.token_prices().iter().map(|p| p.source.as_str()))
+            .chain(c.sku_rules().iter().map(|p| p.source.as_str()))
+            .chain(c.ptu_prices().iter().map(|p| p.source.as_str()))
+            .collect();
+        // Keys are upper-case words of 2+ letters, digits allowed (SIZ, QL24, QUOTA1).
+        for text in &texts {
+            for word in text.split(|ch: char| !ch.is_ascii_alphanumeric()) {
+                let key_like = word.len() >= 2
+                    && word
+                        .chars()
+                        .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit())
+                    && word.chars().filter(char::is_ascii_uppercase).count() >= 2;
+                if key_like
+                    && ![
+                        "TPM", "RPM", "PTU", "API", "TPS", "TTFT", "USD", "HTTP", "PAYG", "GPT",
+                        "SKU",
+                    ]
+                    .contains(&word)
+                {
+                    assert!(
+                        c.sources().iter().any(|s| s.key == word),
+                        "{word} (in \"{text}\") is not a [[source]] key"
+                    );
+                }
+            }
+        }
+        for s in c.sources() {
+            assert!(
+                texts.iter().any(|t| cites(t, &s.key).is_some()),
+                "source {} is cited nowhere",
+                s.key
+            );
+        }
+        assert_eq!(
+            c.cited("SIZ (table); QL24/QL25 (quotas); QUOTA1"),
+            ["SIZ", "QL24", "QL25", "QUOTA1"]
+        );
+    }
 
     #[test]
     fn embedded_catalog_loads_and_covers_the_required_models() {
@@ -700,9 +799,10 @@ source = "test"
         )
         .unwrap();
         let err = Catalog::load(Some(&path)).unwrap_err().to_string();
-        assert!(err.contains("cat.toml"), "{err}");
-        assert!(err.contains("row 1 (my-model)"), "{err}");
-        assert!(err.contains("`encoding`"), "{err}");
+        // The encoding is typed: refused where it is read, at its line and column.
+        assert!(err.contains("cat.toml:4:12"), "{err}");
+        assert!(err.contains("[[model]] row 1"), "{err}");
+        assert!(err.contains("unknown encoding 'o300k_base'"), "{err}");
     }
 
     #[test]

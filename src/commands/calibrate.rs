@@ -209,7 +209,7 @@ fn render(
                 },
             )?;
         }
-        ReportFormat::Table => {
+        ReportFormat::Table | ReportFormat::Markdown => {
             writeln!(
                 out,
                 "{} · {} · fitted to the log's 429s and spillover ({} simulations)\n",

@@ -211,6 +211,7 @@ pub fn run(ctx: &mut Context<'_>, args: CostArgs) -> anyhow::Result<ExitStatus> 
     let read = crate::ingest::read_all(&cfg.logs, &cfg.ingest, &ctx.catalog, &progress);
     progress.finish();
     let (trace, summary) = read?;
+    super::workload::warn_outliers(&summary);
     let files: Vec<String> = cfg.logs.iter().map(|p| p.display().to_string()).collect();
     if trace.is_empty() {
         bail!(
@@ -220,7 +221,7 @@ pub fn run(ctx: &mut Context<'_>, args: CostArgs) -> anyhow::Result<ExitStatus> 
             summary.skipped
         );
     }
-    let mut notes = Vec::new();
+    let mut notes = super::workload::outlier_notes(&summary);
     let field_of = |group: u32, dim: &str| -> String {
         summary
             .dims
@@ -472,10 +473,10 @@ fn render(
     let out = &mut *ctx.out;
     match cfg.format {
         ReportFormat::Json => output::write_json(out, s)?,
-        ReportFormat::Table => {
+        ReportFormat::Table | ReportFormat::Markdown => {
             writeln!(
                 out,
-                "{} · {} rows · {} period{} of one {} · total ${} (Σ EffectiveCost = Σ BilledCost: {}) · reconciled: {}\n",
+                "{} · {} rows · {} period{} of one {} · total {} (Σ EffectiveCost = Σ BilledCost: {}) · reconciled: {}\n",
                 files.join(", "),
                 thousands(s.rows as u64),
                 thousands(s.periods as u64),
@@ -485,8 +486,8 @@ fn render(
                     Period::Day => "day",
                     Period::Month => "month",
                 },
-                money(&s.total_usd),
-                money(&s.billed_usd),
+                output::usd_cents(&s.total_usd),
+                output::usd_cents(&s.billed_usd),
                 if s.reconciled { "yes" } else { "NO" }
             )?;
             let by = if cfg.by.is_empty() {
@@ -506,9 +507,9 @@ fn render(
                 };
                 g.add_row(vec![
                     label,
-                    format!("${}", money(&x.payg_usd)),
-                    format!("${}", money(&x.ptu_usd)),
-                    format!("${}", money(&x.total_usd)),
+                    output::usd_cents(&x.payg_usd),
+                    output::usd_cents(&x.ptu_usd),
+                    output::usd_cents(&x.total_usd),
                 ]);
             }
             output::write_table(out, &g)?;
@@ -523,9 +524,9 @@ fn render(
                 p.add_row(vec![
                     x.start.clone(),
                     thousands(x.requests),
-                    format!("${}", money(&x.payg_usd)),
-                    format!("${}", money(&x.ptu_usd)),
-                    format!("${}", money(&x.total_usd)),
+                    output::usd_cents(&x.payg_usd),
+                    output::usd_cents(&x.ptu_usd),
+                    output::usd_cents(&x.total_usd),
                 ]);
             }
             output::write_table(out, &p)?;
@@ -557,19 +558,6 @@ fn render(
         }
     }
     Ok(())
-}
-
-/// "12345.67" → "12,345.67".
-fn money(s: &str) -> String {
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    let neg = int.starts_with('-');
-    let digits = int.trim_start_matches('-');
-    let grouped = thousands(digits.parse().unwrap_or(0));
-    format!(
-        "{}{grouped}{}{frac}",
-        if neg { "-" } else { "" },
-        if frac.is_empty() { "" } else { "." }
-    )
 }
 
 /// A decimal in FOCUS's format: plain digits, fixed decimals.

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::{Context, ExitStatus};
 use crate::catalog::{Model, Sku};
 use crate::cli::{CountArgs, Format};
-use crate::output::{self, thousands, thousands_i, usd};
+use crate::output::{self, thousands, thousands_i};
 use crate::tokens::chat::{ChatCount, ChatPartCount, ChatRules, count_request, parse_request};
 use crate::tokens::{EncodingName, tokenizer};
 
@@ -475,7 +475,7 @@ fn render(
             }
             w.flush()?;
         }
-        Format::Table => {
+        Format::Table | Format::Markdown => {
             let mut t = output::table(
                 &[
                     "source",
@@ -488,6 +488,9 @@ fn render(
                 ],
                 &[false, false, false, true, true, false, true],
             );
+            let mut costs =
+                output::usd_column(&rows.iter().map(|r| r.input_cost_usd).collect::<Vec<_>>())
+                    .into_iter();
             for r in rows {
                 let fit = match (r.fits, r.over_by) {
                     (Some(true), _) => match r.max_tokens {
@@ -506,7 +509,7 @@ fn render(
                         .map(thousands)
                         .unwrap_or_else(|| "–".into()),
                     fit,
-                    r.input_cost_usd.map(usd).unwrap_or_else(|| "–".into()),
+                    costs.next().unwrap_or_default(),
                 ]);
             }
             output::write_table(out, &t)?;
@@ -639,7 +642,7 @@ fn run_batch(ctx: &mut Context<'_>, args: CountArgs) -> anyhow::Result<ExitStatu
             .iter()
             .any(|m| m.not_fitting > 0 || m.within_quota == Some(false));
     render_batch(&mut *ctx.out, args.format, &files, &models, fallback)?;
-    if bad > 0 && !ctx.quiet && args.format != Format::Table {
+    if bad > 0 && !ctx.quiet && !matches!(args.format, Format::Table | Format::Markdown) {
         eprintln!("note: {bad} line(s) could not be counted; they are listed in the output");
     }
     Ok(if args.check && failed {
@@ -777,7 +780,7 @@ fn render_batch(
             }
             w.flush()?;
         }
-        Format::Table => {
+        Format::Table | Format::Markdown => {
             let mut t = output::table(
                 &[
                     "model",
@@ -791,7 +794,9 @@ fn render_batch(
                 ],
                 &[false, true, true, true, true, true, true, true],
             );
-            for m in models {
+            let costs =
+                output::usd_column(&models.iter().map(|m| m.input_cost_usd).collect::<Vec<_>>());
+            for (m, cost) in models.iter().zip(costs) {
                 t.add_row(vec![
                     m.model.clone(),
                     thousands(m.lines),
@@ -803,7 +808,7 @@ fn render_batch(
                         thousands(m.prompt_max)
                     ),
                     thousands(m.not_fitting),
-                    m.input_cost_usd.map(usd).unwrap_or_else(|| "-".into()),
+                    cost,
                     m.quota.map(thousands).unwrap_or_else(|| "-".into()),
                     m.quota
                         .map(|q| output::pct_fine(m.enqueued_tokens as f64 / q as f64))

@@ -64,6 +64,7 @@ pub fn run_with(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
             .build_global()
             .context("--threads: starting the worker threads")?;
     }
+    crate::output::set_markdown(cli.command.markdown());
     let catalog = Catalog::load(cli.catalog.as_deref())?;
     let mut ctx = Context {
         catalog,

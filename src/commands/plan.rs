@@ -270,7 +270,7 @@ pub(crate) struct CalculatorOut {
 pub(crate) struct AllPayg {
     /// Every request at the pay-as-you-go list price, quota assumed sufficient.
     pub(crate) monthly_cost_usd: f64,
-    pub(crate) sku: String,
+    pub(crate) sku: crate::catalog::Sku,
     /// The topology with no PTU at all, simulated with the quota it has.
     pub(crate) no_ptu: Option<Candidate>,
 }
@@ -332,7 +332,7 @@ pub fn run(ctx: &mut Context<'_>, args: PlanArgs) -> anyhow::Result<ExitStatus> 
     }
     match a.cfg.format {
         ReportFormat::Json => output::write_json(&mut *ctx.out, &a.doc)?,
-        ReportFormat::Table => render(ctx, &a.cfg, &a.doc, &a.result)?,
+        ReportFormat::Table | ReportFormat::Markdown => render(ctx, &a.cfg, &a.doc, &a.result)?,
     }
     Ok(ExitStatus::Success)
 }
@@ -463,7 +463,7 @@ pub(crate) fn analyse(ctx: &mut Context<'_>, cfg: Config) -> anyhow::Result<Anal
                 .sum::<f64>()
                 * month_factor
         }),
-        sku: spill_sku.to_string(),
+        sku: spill_sku,
         no_ptu: find(&zero),
     };
     let break_even: Vec<BreakEven> = cfg

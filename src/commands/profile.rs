@@ -85,6 +85,7 @@ pub fn run(ctx: &mut Context<'_>, args: ProfileArgs) -> anyhow::Result<ExitStatu
         },
     )?;
     progress.finish();
+    super::workload::warn_outliers(&summary);
     let profile = profiler.finish(&summary)?;
     if let Some((path, fmt)) = &config.out {
         write_series(&profile, path, *fmt).with_context(|| format!("--out {}", path.display()))?;
@@ -303,7 +304,7 @@ fn notes(
     profile: &Profile,
     catalog: &crate::catalog::Catalog,
 ) -> Vec<String> {
-    let mut n = Vec::new();
+    let mut n = super::workload::outlier_notes(summary);
     if summary.skipped > 0 {
         let first: Vec<String> = summary
             .skipped_rows
@@ -421,7 +422,7 @@ fn render(
             };
             output::write_json(out, &doc)?;
         }
-        ReportFormat::Table => {
+        ReportFormat::Table | ReportFormat::Markdown => {
             writeln!(
                 out,
                 "{} file{} · {} rows · {} requests ({} failed, {} skipped) · window {} · rates {}",

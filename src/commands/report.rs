@@ -450,7 +450,7 @@ fn build(ctx: &Context<'_>, a: &Analysis) -> Result<Report, String> {
                 let d = &fr.deployments[i];
                 vec![
                     d.name.clone(),
-                    d.sku.clone(),
+                    d.sku.to_string(),
                     if d.provisioned {
                         format!("{} PTU", thousands(d.capacity as u64))
                     } else {

@@ -330,7 +330,7 @@ fn render_comparison(
                 },
             )?
         }
-        ReportFormat::Table => {
+        ReportFormat::Table | ReportFormat::Markdown => {
             writeln!(
                 out,
                 "{} · {} · observed against simulated, per deployment (errors: mean over the busiest quarter of the minutes, percentage points of the minute's arrivals)\n",
@@ -474,7 +474,7 @@ fn render(
                 notes,
             },
         )?,
-        ReportFormat::Table => {
+        ReportFormat::Table | ReportFormat::Markdown => {
             writeln!(
                 out,
                 "{} · {} policy · {} · seed {}",
@@ -517,7 +517,7 @@ fn render(
 
 /// The run's outcome, one row per figure.
 pub(crate) fn outcome_table(topo: &Topology, r: &SimReport) -> comfy_table::Table {
-    let mut t = output::table(&["outcome", "value"], &[false, true]);
+    let mut t = output::table(&["outcome", "value"], &[false, false]);
     let f = &r.failures;
     let g = &r.gateway_rejections;
     let c = &r.cost;
@@ -533,7 +533,7 @@ pub(crate) fn outcome_table(topo: &Topology, r: &SimReport) -> comfy_table::Tabl
     t.add_row(vec![
         "failed (client-visible)".to_string(),
         format!(
-            "{} ({}): 429 {} · timeout {} · 503 {} · 400 {} · token limit {}",
+            "{} ({}): {} throttled (429) · {} timed out · {} unavailable (503) · {} too long (400) · {} over the token limit",
             thousands(r.failed),
             share(r.failed, r.arrived),
             thousands(f.throttled),
@@ -569,7 +569,7 @@ pub(crate) fn outcome_table(topo: &Topology, r: &SimReport) -> comfy_table::Tabl
     t.add_row(vec![
         "answered by the gateway itself".to_string(),
         format!(
-            "{} (token-limit 429 {} · no-deployment 429 {} · all-tripped 503 {})",
+            "{} ({} over a token limit (429) · {} with no deployment left (429) · {} with all tripped (503))",
             thousands(g.total()),
             thousands(g.token_limit),
             thousands(g.no_backend),
@@ -672,7 +672,7 @@ pub(crate) fn deployment_table(r: &SimReport) -> comfy_table::Table {
         };
         d.add_row(vec![
             x.name.clone(),
-            x.sku.clone(),
+            x.sku.to_string(),
             cap,
             x.priority.map_or("spill".to_string(), |p| p.to_string()),
             thousands(x.attempts),

@@ -239,6 +239,7 @@ pub(crate) fn load(
         let err = anyhow::Error::new(e);
         if over { err.context(hint.trim_start_matches(": ").to_string()) } else { err }
     })?;
+    warn_outliers(&summary);
     let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     if trace.is_empty() {
         bail!(
@@ -249,7 +250,8 @@ pub(crate) fn load(
         );
     }
     let cached: u64 = trace.iter().map(|r| r.cached as u64).sum();
-    let mut notes = usage_notes(&summary, cached, true);
+    let mut notes = outlier_notes(&summary);
+    notes.extend(usage_notes(&summary, cached, true));
     let imputed = impute_unlogged(&mut trace);
     if imputed > 0 {
         notes.push(format!(
@@ -302,6 +304,46 @@ pub(crate) fn load(
 
 /// What a reader must know about usage-log inputs: requests logged without token counts (for a
 /// replay, see [`impute_unlogged`]), and aggregates spread over their buckets.
+/// One warning per stray timestamp (see `ingest::outlier`): the file and line, how far from the
+/// rest of its file, and what it does to the output.
+pub(crate) fn outlier_notes(summary: &IngestSummary) -> Vec<String> {
+    summary
+        .time_outliers
+        .iter()
+        .map(|o| {
+            let s = &o.stray;
+            let place = match s.line {
+                Some(line) => format!("{}:{line}", o.file),
+                None => o.file.clone(),
+            };
+            let when = if summary.relative_time {
+                format!("+{}", crate::output::duration(s.t_us))
+            } else {
+                crate::ingest::time::format_utc(s.t_us)
+            };
+            let more = if s.rows > 1 {
+                format!(" (with {} more rows near it)", s.rows - 1)
+            } else {
+                String::new()
+            };
+            format!(
+                "{place}: timestamp {when} lies {} {} the rest of the file{more}, whose rows span {}; the output spans the gap too: fix or drop the row if it is a stray",
+                crate::output::duration(s.gap_us),
+                if s.early { "before" } else { "after" },
+                crate::output::duration(s.rest_span_us),
+            )
+        })
+        .collect()
+}
+
+/// Writes [`outlier_notes`] to stderr as soon as a read ends: the work after it may take long,
+/// or fail, because of the stray.
+pub(crate) fn warn_outliers(summary: &IngestSummary) {
+    for n in outlier_notes(summary) {
+        eprintln!("warning: {n}");
+    }
+}
+
 pub(crate) fn usage_notes(
     summary: &IngestSummary,
     cached_tokens: u64,

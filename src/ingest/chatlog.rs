@@ -18,7 +18,7 @@
 //! from `usage`, else from counting the response text.
 //!
 //! Two readers share the rules: the fast one in [`super::chatscan`] takes the lines it
-//! recognises in one pass, and the serde one here reads every line it declines, in any shape
+//! recognises in one pass, and the serde one here (serde_json) reads every line it declines, in any shape
 //! the format allows, and words the error when a line is wrong. Both hand what they found
 //! ([`Facts`]) to [`row`], so the prompt, usage and completion rules exist once.
 
@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
-use super::json::{self, Raw};
+use super::json::Raw;
 use super::source::{Lines, OpenFile, for_each_piece};
 use super::table::tick;
 use super::time::{from_unix_number, parse_datetime};
@@ -69,14 +69,16 @@ struct ChoiceMessage<'a> {
 type Fields<'a> = FxHashMap<String, Raw<'a>>;
 
 fn fields(raw: &str) -> Result<Fields<'_>, String> {
-    json::parse(raw.as_bytes()).map_err(|e| format!("not a JSON object: {e}"))
+    serde_json::from_slice(raw.as_bytes()).map_err(|e| format!("not a JSON object: {e}"))
 }
 
 /// The string a raw value holds, if it is one.
 pub(super) fn as_str(raw: Raw<'_>) -> Option<Cow<'_, str>> {
     #[derive(Deserialize)]
     struct S<'a>(#[serde(borrow)] Cow<'a, str>);
-    json::parse::<S>(raw.0.as_bytes()).ok().map(|s| s.0)
+    serde_json::from_slice::<S>(raw.0.as_bytes())
+        .ok()
+        .map(|s| s.0)
 }
 
 fn u32_of(v: u64, what: &str) -> Result<u32, String> {
@@ -121,7 +123,7 @@ fn parse_time(raw: Raw<'_>, name: &str) -> Result<i64, String> {
             .or_else(|| s.trim().parse::<f64>().ok().and_then(from_unix_number))
             .ok_or_else(bad);
     }
-    let x: f64 = json::parse(raw.0.as_bytes()).map_err(|_| bad())?;
+    let x: f64 = serde_json::from_slice(raw.0.as_bytes()).map_err(|_| bad())?;
     from_unix_number(x).ok_or_else(bad)
 }
 
@@ -197,11 +199,11 @@ struct Response<'a> {
     model: Option<Cow<'a, str>>,
 }
 
-/// Deserializes `text` with the fast parser, else with serde_json (see [`json`]); on failure,
+/// Deserializes `text` with serde_json; on failure,
 /// parses again with path tracking for a precise message (`messages[0].content: invalid type
 /// …`), prefixed with `at` when the value is nested.
 fn parse_json<'a, T: Deserialize<'a>>(text: &'a [u8], at: &str) -> Result<T, String> {
-    json::parse(text).map_err(|_| {
+    serde_json::from_slice(text).map_err(|_| {
         let de = &mut serde_json::Deserializer::from_slice(text);
         let err = match serde_path_to_error::deserialize::<_, T>(de) {
             Ok(_) => return "malformed JSON".to_string(),

@@ -498,12 +498,9 @@ pub(super) fn read<'a>(line: &'a [u8], ctx: &RowCtx<'_, '_>) -> Option<RowResult
     Some(row(facts, m, ctx, completions, dims))
 }
 
-#[cfg(test)]
-mod tests {
-    use std::io::Read;
-
-    use proptest::prelude::*;
-
+/// Differential checks of the two readers (used by the tests below and the
+/// `chat_line_differential` fuzz target).
+pub(crate) mod differential {
     use super::*;
     use crate::catalog::Catalog;
     use crate::ingest::chatlog::parse_line_serde;
@@ -511,7 +508,7 @@ mod tests {
 
     /// Reads `line` both ways under `opts`; the fast reader may decline, but what it returns
     /// must be what the serde reader returns. `true` when the fast reader took the line.
-    fn agree(line: &[u8], opts: &IngestOptions) -> bool {
+    pub(crate) fn agree(line: &[u8], opts: &IngestOptions) -> bool {
         let resolver = ModelResolver::new(catalog(), opts).unwrap();
         let ctx = RowCtx {
             opts,
@@ -527,14 +524,22 @@ mod tests {
         }
     }
 
-    fn catalog() -> &'static Catalog {
+    /// [`agree`] under every set of [`option_sets`].
+    pub(crate) fn agree_all(line: &[u8]) {
+        static SETS: std::sync::OnceLock<Vec<IngestOptions>> = std::sync::OnceLock::new();
+        for opts in SETS.get_or_init(option_sets) {
+            agree(line, opts);
+        }
+    }
+
+    pub(crate) fn catalog() -> &'static Catalog {
         static CATALOG: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
         CATALOG.get_or_init(Catalog::embedded)
     }
 
     /// Options a profile may run with: plain, `--by`, `--prompt-source count` with special
     /// tokens allowed, a forced model.
-    fn option_sets() -> Vec<IngestOptions> {
+    pub(crate) fn option_sets() -> Vec<IngestOptions> {
         let plain = IngestOptions::new("gpt-4o");
         let mut by = plain.clone();
         by.by = vec!["tenant".into(), "model".into(), "meta.app".into()];
@@ -545,6 +550,17 @@ mod tests {
         forced.as_model = Some("gpt-4".into());
         vec![plain, by, count, forced]
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use proptest::prelude::*;
+
+    use super::differential::{agree, catalog, option_sets};
+    use super::*;
+    use crate::ingest::{IngestOptions, ModelResolver};
 
     #[test]
     fn fast_reader_takes_every_line_of_the_bundled_log_and_agrees() {

@@ -23,6 +23,7 @@
 mod chatlog;
 mod chatscan;
 pub mod json;
+mod outlier;
 pub mod query;
 mod source;
 mod table;
@@ -40,6 +41,7 @@ use serde::Serialize;
 use crate::catalog::{Catalog, Model};
 use source::PieceRows;
 
+pub use outlier::{Stray, TimeOutlier};
 pub use source::InputFormat;
 
 /// Bytes per block read from a file.
@@ -233,6 +235,8 @@ pub struct IngestSummary {
     /// Some input was a per-minute (or coarser) aggregate, spread over its buckets: per-request
     /// sizes are even shares, not observed.
     pub spread: bool,
+    /// Rows whose time lies far from the rest of their file (see `outlier`).
+    pub time_outliers: Vec<TimeOutlier>,
 }
 
 /// Progress reporting (the command layer draws it; domain code never prints).
@@ -369,6 +373,25 @@ struct Interner {
     named: FxHashMap<String, (u16, bool)>,
 }
 
+impl Interner {
+    /// Fresh state for a read with `opts`; `summary` gets the `--by` names and, without
+    /// `--by`, the one group.
+    fn new(opts: &IngestOptions, summary: &mut IngestSummary) -> Interner {
+        let mut interner = Interner {
+            models: FxHashMap::default(),
+            groups: FxHashMap::default(),
+            default_id: None,
+            named: FxHashMap::default(),
+        };
+        summary.dims = opts.by.clone();
+        if opts.by.is_empty() {
+            interner.groups.insert(Vec::new(), 0);
+            summary.groups.push(Vec::new());
+        }
+        interner
+    }
+}
+
 /// Receives parsed rows from a format reader: checks them, interns names, keeps the counts and
 /// hands the requests to the sink.
 pub(crate) struct Emitter<'x, 'c> {
@@ -379,6 +402,12 @@ pub(crate) struct Emitter<'x, 'c> {
     summary: &'x mut IngestSummary,
     fs: FileSummary,
     sink: &'x mut (dyn FnMut(&[Request], &[String]) + Send),
+    /// The file's earliest and latest times.
+    extremes: outlier::Extremes,
+    /// Looking for the line of a request at this time (a second read of a file with a stray
+    /// time): rows then take the path that knows their lines.
+    locate: Option<i64>,
+    located: Option<u64>,
 }
 
 /// What row parsers need (shared across the rayon workers).
@@ -483,6 +512,9 @@ impl Emitter<'_, '_> {
     /// When rows need no interning (no `--by`, and the default model already interned), the
     /// clock offset and model id that turn a [`Parsed`] row straight into a [`Request`].
     pub fn direct(&self) -> Option<Direct> {
+        if self.locate.is_some() {
+            return None;
+        }
         let model = self.interner.default_id?;
         self.opts.by.is_empty().then_some(Direct {
             offset_us: self.offset_us(),
@@ -525,6 +557,9 @@ impl Emitter<'_, '_> {
         self.summary.requests += n;
         self.summary.failed += failed;
         self.summary.no_completion += no_completion;
+        for r in out {
+            self.extremes.add(r.t_us);
+        }
         self.check_limit()?;
         if !out.is_empty() {
             (self.sink)(out, &self.summary.models);
@@ -608,7 +643,12 @@ impl Emitter<'_, '_> {
                 self.fs.failed += 1;
                 self.summary.failed += 1;
             }
-            out.push(p.request(offset, model_id, group));
+            let r = p.request(offset, model_id, group);
+            self.extremes.add(r.t_us);
+            if self.locate == Some(r.t_us) && self.located.is_none() {
+                self.located = Some(line);
+            }
+            out.push(r);
         }
         self.check_limit()?;
         if !out.is_empty() {
@@ -616,6 +656,13 @@ impl Emitter<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// A chat-log line read by the fast reader is read the same by the serde reader, under each
+/// set of options a profile may run with (panics where not; for the fuzz target).
+#[doc(hidden)]
+pub fn chat_line_agreement(line: &[u8]) {
+    chatscan::differential::agree_all(line)
 }
 
 /// Reads `paths` in order, calling `sink` with each block's requests and the model table so far
@@ -631,20 +678,8 @@ pub fn read(
         file: "--model / --as-model".into(),
         message,
     })?;
-    let mut summary = IngestSummary {
-        dims: opts.by.clone(),
-        ..Default::default()
-    };
-    let mut interner = Interner {
-        models: FxHashMap::default(),
-        groups: FxHashMap::default(),
-        default_id: None,
-        named: FxHashMap::default(),
-    };
-    if opts.by.is_empty() {
-        interner.groups.insert(Vec::new(), 0);
-        summary.groups.push(Vec::new());
-    }
+    let mut summary = IngestSummary::default();
+    let mut interner = Interner::new(opts, &mut summary);
     // APIM exports are read together: a request's LLM-log and gateway-log rows sit in
     // different files, joined on CorrelationId.
     let mut apim: Vec<source::OpenFile> = Vec::new();
@@ -676,16 +711,26 @@ pub fn read(
             summary: &mut summary,
             fs,
             sink: &mut *sink,
+            extremes: Default::default(),
+            locate: None,
+            located: None,
         };
         usage::read_apim(&mut apim, &mut em)?;
-        let fs = em.fs;
+        let (fs, extremes) = (em.fs, em.extremes);
+        summary
+            .time_outliers
+            .extend(extremes.strays().into_iter().map(|stray| TimeOutlier {
+                file: fs.path.clone(),
+                stray,
+            }));
         summary.files.push(fs);
     }
-    for mut file in others {
+    for file in others {
         let path = file.path.clone();
         let label = path.display().to_string();
         progress.start_file(&path, file.size);
         let fs = FileSummary::new(&label, file.format.name());
+        let format = file.format;
         let mut em = Emitter {
             label,
             opts,
@@ -694,25 +739,78 @@ pub fn read(
             summary: &mut summary,
             fs,
             sink: &mut *sink,
+            extremes: Default::default(),
+            locate: None,
+            located: None,
         };
-        match file.format {
-            InputFormat::ChatJsonl => chatlog::read(file, &mut em, progress)?,
-            f if f.is_usage_log() => {
-                if matches!(
-                    f,
-                    InputFormat::PerMinute | InputFormat::UsageApi | InputFormat::AzureMetrics
-                ) {
-                    em.summary.spread = true;
-                }
-                usage::read(&mut file, &mut em)?
+        read_file(file, &mut em, progress)?;
+        let (fs, extremes) = (em.fs, em.extremes);
+        for mut stray in extremes.strays() {
+            if !format.is_usage_log() {
+                stray.line = locate(&path, opts, &resolver, stray.t_us)?;
             }
-            _ => table::read(file, &mut em, progress)?,
+            summary.time_outliers.push(TimeOutlier {
+                file: fs.path.clone(),
+                stray,
+            });
         }
-        let fs = em.fs;
         summary.relative_time |= fs.relative_time && opts.start_us.is_none();
         summary.files.push(fs);
     }
     Ok(summary)
+}
+
+/// Hands one file's rows to `em`, by format.
+fn read_file(
+    mut file: source::OpenFile,
+    em: &mut Emitter<'_, '_>,
+    progress: &dyn Progress,
+) -> Result<(), IngestError> {
+    match file.format {
+        InputFormat::ChatJsonl => chatlog::read(file, em, progress),
+        f if f.is_usage_log() => {
+            if matches!(
+                f,
+                InputFormat::PerMinute | InputFormat::UsageApi | InputFormat::AzureMetrics
+            ) {
+                em.summary.spread = true;
+            }
+            usage::read(&mut file, em)
+        }
+        _ => table::read(file, em, progress),
+    }
+}
+
+/// The line of the first row of `path` at `t_us`: the file read again, every row by the path
+/// that knows its line (only for files with a stray time, so rarely).
+fn locate(
+    path: &Path,
+    opts: &IngestOptions,
+    resolver: &ModelResolver<'_>,
+    t_us: i64,
+) -> Result<Option<u64>, IngestError> {
+    let file = source::open(path, opts.format).map_err(|e| IngestError::Io {
+        file: path.display().to_string(),
+        source: e,
+    })?;
+    let label = path.display().to_string();
+    let fs = FileSummary::new(&label, file.format.name());
+    let mut summary = IngestSummary::default();
+    let mut interner = Interner::new(opts, &mut summary);
+    let mut em = Emitter {
+        label,
+        opts,
+        resolver,
+        interner: &mut interner,
+        summary: &mut summary,
+        fs,
+        sink: &mut |_, _| {},
+        extremes: Default::default(),
+        locate: Some(t_us),
+        located: None,
+    };
+    read_file(file, &mut em, &NoProgress)?;
+    Ok(em.located)
 }
 
 /// Reads every request of `paths` into memory, sorted by arrival (ties keep file order).

@@ -786,6 +786,54 @@ fn read_mooncake(
 const PARQUET_SLICE: usize = 1 << 20;
 
 /// Parquet in slices of [`PARQUET_SLICE`] rows; only the needed columns are read.
+/// Calls into polars' Parquet reader that are allowed to fail on a damaged file: polars panics
+/// on some (fuzzing found a footer whose thrift field has the wrong type: "thrift bool field"),
+/// so a panic raised in polars' code during such a call becomes this file's error, with no
+/// panic message on stderr. Panics anywhere else still reach the process's hook.
+mod parquet_guard {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::Once;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::IngestError;
+
+    /// Guarded calls running now (in any thread: polars reads on its own pool).
+    static GUARDED: AtomicUsize = AtomicUsize::new(0);
+    static HOOK: Once = Once::new();
+
+    /// Runs `f`; a panic in polars' code becomes `file`'s error.
+    pub(super) fn guarded<T>(file: &str, f: impl FnOnce() -> T) -> Result<T, IngestError> {
+        call(f).map_err(|why| IngestError::File {
+            file: file.to_string(),
+            message: format!("Parquet: a damaged or unsupported file (the reader stopped: {why})"),
+        })
+    }
+
+    fn call<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let in_polars = info
+                    .location()
+                    .is_some_and(|l| l.file().contains("/polars"));
+                if !(in_polars && GUARDED.load(Ordering::SeqCst) > 0) {
+                    previous(info);
+                }
+            }));
+        });
+        GUARDED.fetch_add(1, Ordering::SeqCst);
+        let outcome = catch_unwind(AssertUnwindSafe(f));
+        GUARDED.fetch_sub(1, Ordering::SeqCst);
+        outcome.map_err(|payload| {
+            payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unreadable".into())
+        })
+    }
+}
+
 fn read_parquet(file: &OpenFile, e: &mut Emitter<'_, '_>) -> Result<(), IngestError> {
     use polars::prelude::{ParquetReader, PolarsError, SerReader};
     let label = e.label.clone();
@@ -800,9 +848,8 @@ fn read_parquet(file: &OpenFile, e: &mut Emitter<'_, '_>) -> Result<(), IngestEr
         })
     };
     let mut reader = ParquetReader::new(open()?);
-    let total = reader.num_rows().map_err(pe)?;
-    let header: Vec<String> = reader
-        .schema()
+    let total = parquet_guard::guarded(&label, || reader.num_rows())?.map_err(pe)?;
+    let header: Vec<String> = parquet_guard::guarded(&label, || reader.schema())?
         .map_err(pe)?
         .iter_names()
         .map(|n| n.to_string())
@@ -843,11 +890,14 @@ fn read_parquet(file: &OpenFile, e: &mut Emitter<'_, '_>) -> Result<(), IngestEr
     let mut offset = 0;
     while offset < total {
         let len = PARQUET_SLICE.min(total - offset);
-        let df = ParquetReader::new(open()?)
-            .with_columns(Some(names.clone()))
-            .with_slice(Some((offset, len)))
-            .finish()
-            .map_err(pe)?;
+        let file = open()?;
+        let df = parquet_guard::guarded(&label, || {
+            ParquetReader::new(file)
+                .with_columns(Some(names.clone()))
+                .with_slice(Some((offset, len)))
+                .finish()
+        })?
+        .map_err(pe)?;
         let mut columns: Vec<Option<ColumnData>> = (0..header.len()).map(|_| None).collect();
         for &i in &used {
             let c = df.column(&header[i]).map_err(pe)?;

@@ -1072,7 +1072,7 @@ impl Sim<'_> {
                 name: d.name.clone(),
                 region: topo.regions[d.region].name.clone(),
                 model: d.model.name.clone(),
-                sku: d.sku.to_string(),
+                sku: d.sku,
                 provisioned: d.is_provisioned(),
                 capacity: d.capacity,
                 priority: self.priority[i],

@@ -290,7 +290,7 @@ pub struct DeploymentReport {
     pub name: String,
     pub region: String,
     pub model: String,
-    pub sku: String,
+    pub sku: crate::catalog::Sku,
     pub provisioned: bool,
     pub capacity: u32,
     /// Gateway priority (none for a deployment reached only by native spillover).

@@ -231,7 +231,8 @@ pub struct ChatRules<'a> {
     pub default_image_size: Option<(u64, u64)>,
 }
 
-/// One line of a per-message breakdown.
+/// One line of a per-message breakdown: a message's text and overhead (`messages[2]`), its
+/// images on a line of their own (`messages[2] images (3)`), the tools, the reply priming.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ChatPartCount {
     pub part: String,
@@ -298,6 +299,8 @@ pub fn count_body(
     let mut images: u64 = 0;
     for (i, m) in body.messages.iter().enumerate() {
         let mut n = rules.chat.tokens_per_message + text(&m.role);
+        // Image tokens of this message, and how many images: their own breakdown line.
+        let (mut image_tokens, mut image_count) = (0i64, 0usize);
         match &m.content {
             Content::None => {}
             Content::Text(s) => n += text(s),
@@ -309,7 +312,8 @@ pub fn count_body(
                             let path = format!("messages[{i}].content[{j}].image_url");
                             let k = count_image(image_url, rules, &path)?;
                             images += k;
-                            n += k as i64;
+                            image_tokens += k as i64;
+                            image_count += 1;
                         }
                     }
                 }
@@ -330,13 +334,27 @@ pub fn count_body(
         if let Some(r) = &m.refusal {
             n += text(r);
         }
-        total += n;
+        total += n + image_tokens;
         if breakdown {
             parts.push(ChatPartCount {
                 part: format!("messages[{i}]"),
                 role: Some(m.role.to_string()),
                 tokens: n,
             });
+            if image_count > 0 {
+                parts.push(ChatPartCount {
+                    part: format!(
+                        "messages[{i}] image{}",
+                        if image_count == 1 {
+                            String::new()
+                        } else {
+                            format!("s ({image_count})")
+                        }
+                    ),
+                    role: Some(m.role.to_string()),
+                    tokens: image_tokens,
+                });
+            }
         }
     }
     let functions: Vec<&Function<'_>> = body

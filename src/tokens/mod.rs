@@ -29,8 +29,12 @@ use rustc_hash::FxHashMap;
 use split::{Pattern, Pieces};
 use vocab::VocabData;
 
-/// The OpenAI encodings spillway can count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The OpenAI encodings spillway can count (read from and written as their names,
+/// `cl100k_base`; an unknown name is refused where it is read).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub enum EncodingName {
     R50kBase,
     P50kBase,
@@ -59,6 +63,20 @@ impl EncodingName {
             EncodingName::O200kBase => "o200k_base",
             EncodingName::O200kHarmony => "o200k_harmony",
         }
+    }
+}
+
+impl TryFrom<String> for EncodingName {
+    type Error = UnknownEncoding;
+
+    fn try_from(s: String) -> Result<Self, UnknownEncoding> {
+        s.parse()
+    }
+}
+
+impl From<EncodingName> for String {
+    fn from(e: EncodingName) -> String {
+        e.as_str().to_string()
     }
 }
 

@@ -116,6 +116,27 @@ fn count_bundled_chat_sample_reads_the_image_size_from_its_data_url() {
 }
 
 #[test]
+fn per_message_breakdown_puts_a_message_images_on_a_line_of_their_own() {
+    let out = spillway()
+        .args(["count", "--per-message", "--format", "json", "--chat"])
+        .arg(repo("samples/chat-request.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let r = &json(&out.stdout)["results"][0];
+    let parts = r["breakdown"].as_array().unwrap();
+    let image_lines: Vec<&serde_json::Value> = parts
+        .iter()
+        .filter(|p| p["part"].as_str().unwrap().contains("image"))
+        .collect();
+    assert_eq!(image_lines.len(), 1, "{parts:?}");
+    assert_eq!(image_lines[0]["tokens"], 765);
+    // The lines add up to the total, images counted once.
+    let sum: i64 = parts.iter().map(|p| p["tokens"].as_i64().unwrap()).sum();
+    assert_eq!(sum, r["tokens"].as_i64().unwrap());
+}
+
+#[test]
 fn malformed_chat_json_names_the_json_path() {
     let (_dir, path) = temp_file(
         "bad.json",

@@ -520,3 +520,70 @@ fn a_summary_format_profile_cannot_write_is_refused_before_any_input_is_read() {
         ))
         .stderr(predicate::str::contains("nonexistent").not());
 }
+
+#[test]
+fn a_stray_timestamp_years_away_is_named_with_its_file_and_line() {
+    // A 2016 leap second inside an hour of 2023 traffic, in the Azure format and in a chat log.
+    let trace = std::fs::read_to_string(sample("AzureLLMInferenceTrace_code_2023.csv")).unwrap();
+    let mut lines: Vec<&str> = trace.lines().take(300).collect();
+    lines.insert(120, "2016-12-31 23:59:60.0000000,100,10");
+    let (_d, path) = temp_file("stray.csv", &(lines.join("\n") + "\n"));
+    let out = spillway()
+        .args(["profile", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let place = format!(
+        "{}:121: timestamp 2017-01-01T00:00:00Z lies",
+        path.display()
+    );
+    assert!(stderr.contains(&place), "{stderr}");
+    assert!(stderr.contains("before the rest of the file"), "{stderr}");
+    let v = json(&out.stdout);
+    assert!(v["notes"][0].as_str().unwrap().starts_with(&place), "{v}");
+
+    let log = "{\"timestamp\": \"2026-11-16T08:00:00Z\", \"prompt\": \"a\"}\n\
+               {\"timestamp\": \"2026-11-16T08:00:05Z\", \"prompt\": \"b\"}\n\
+               \n\
+               {\"timestamp\": \"2036-11-16T08:00:00Z\", \"prompt\": \"c\"}\n";
+    let (_d2, path) = temp_file("stray.jsonl", log);
+    spillway()
+        .args(["profile", "--quiet"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "{}:4: timestamp 2036-11-16T08:00:00Z lies",
+            path.display()
+        )));
+}
+
+#[test]
+fn a_trace_without_strays_warns_of_nothing() {
+    spillway()
+        .args(["profile", "--quiet"])
+        .arg(sample("AzureLLMInferenceTrace_code_2023.csv"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("warning").not());
+}
+
+#[test]
+fn a_damaged_parquet_file_is_an_error_naming_the_file_not_a_crash() {
+    // Found by the parquet fuzz target: polars' reader panics on this footer.
+    let path = repo("fuzz/regressions/parquet/thrift-bool-field");
+    let (_d, copy) = temp_file("damaged.parquet", "");
+    std::fs::copy(&path, &copy).unwrap();
+    spillway()
+        .arg("profile")
+        .arg(&copy)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "{}: Parquet: a damaged or unsupported file",
+            copy.display()
+        )))
+        .stderr(predicate::str::contains("panicked").not());
+}
