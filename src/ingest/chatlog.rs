@@ -28,10 +28,11 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use super::json::Raw;
+use super::sink::{Emitter, Parsed, RowCtx, RowResult};
 use super::source::{Lines, OpenFile, for_each_piece};
 use super::table::tick;
 use super::time::{from_unix_number, parse_datetime};
-use super::{Emitter, IngestError, Parsed, Progress, PromptSource, RowCtx, RowResult};
+use super::{IngestError, Progress, PromptSource};
 use crate::catalog::Model;
 use crate::tokens::chat::{ChatBody, ChatRules, Function, Message, Tool, count_body};
 use crate::tokens::tokenizer;

@@ -22,7 +22,7 @@ use std::borrow::Cow;
 
 use super::chatlog::{Facts, UsageFacts, as_str, line_dims, line_time, row};
 use super::json::{self, Raw, Scanner};
-use super::{RowCtx, RowResult};
+use super::sink::{RowCtx, RowResult};
 use crate::tokens::chat::prompt_tokens_of_sums;
 use crate::tokens::{EncodingName, tokenizer};
 
@@ -504,7 +504,8 @@ pub(crate) mod differential {
     use super::*;
     use crate::catalog::Catalog;
     use crate::ingest::chatlog::parse_line_serde;
-    use crate::ingest::{IngestOptions, ModelResolver, PromptSource};
+    use crate::ingest::sink::ModelResolver;
+    use crate::ingest::{IngestOptions, PromptSource};
 
     /// Reads `line` both ways under `opts`; the fast reader may decline, but what it returns
     /// must be what the serde reader returns. `true` when the fast reader took the line.
@@ -560,7 +561,8 @@ mod tests {
 
     use super::differential::{agree, catalog, option_sets};
     use super::*;
-    use crate::ingest::{IngestOptions, ModelResolver};
+    use crate::ingest::IngestOptions;
+    use crate::ingest::sink::ModelResolver;
 
     #[test]
     fn fast_reader_takes_every_line_of_the_bundled_log_and_agrees() {

@@ -275,7 +275,7 @@ fn detect(ext: &str, head: &[u8]) -> InputFormat {
     }
     let tab = ext == "tsv" || (first.contains('\t') && !first.contains(','));
     let sep = if tab { '\t' } else { ',' };
-    let cols: Vec<String> = first.trim_end().split(sep).map(super::norm).collect();
+    let cols: Vec<String> = first.trim_end().split(sep).map(super::sink::norm).collect();
     let has = |c: &str| cols.iter().any(|x| x == c);
     if has("timestamp") && has("contexttokens") && has("generatedtokens") {
         InputFormat::Azure

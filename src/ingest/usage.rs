@@ -38,9 +38,10 @@ use std::io::Read;
 
 use serde_json::Value;
 
+use super::IngestError;
+use super::sink::{Emitter, Parsed, norm};
 use super::source::{InputFormat, OpenFile};
 use super::time::{from_unix_number, parse_datetime};
-use super::{Emitter, IngestError, Parsed, norm};
 
 /// One request read from a usage log (or one share of an aggregate bucket).
 #[derive(Debug, Clone, Default)]
@@ -340,7 +341,7 @@ fn count_of(r: &Record, key: &str) -> Result<Option<u64>, String> {
     let Some(v) = r.get(key) else {
         return Ok(None);
     };
-    match super::count_value(v) {
+    match super::sink::count_value(v) {
         Some(n) => Ok(Some(n)),
         None => Err(format!(
             "{key}: '{}' is not a token count (a whole number in digits, e.g. 1843 or 1843.0)",
@@ -412,7 +413,7 @@ fn emit(
 ) -> Result<(), IngestError> {
     let by: Vec<String> = em.opts.by.iter().map(|d| norm(d)).collect();
     let mut missing_tokens = 0u64;
-    let parsed: Vec<(u64, super::RowResult<'static>)> = rows
+    let parsed: Vec<(u64, super::sink::RowResult<'static>)> = rows
         .into_iter()
         .map(|r| match r {
             Err((line, e)) => (line, Err(e)),

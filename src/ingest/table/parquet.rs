@@ -1,0 +1,194 @@
+//! Parquet files of any tabular shape, read through polars in row slices of
+//! [`PARQUET_SLICE`] so that memory stays bounded; the shape is told from the column names.
+
+use super::*;
+
+/// Rows per Parquet slice.
+const PARQUET_SLICE: usize = 1 << 20;
+
+/// Parquet in slices of [`PARQUET_SLICE`] rows; only the needed columns are read.
+/// Calls into polars' Parquet reader that are allowed to fail on a damaged file: polars panics
+/// on some (fuzzing found a footer whose thrift field has the wrong type: "thrift bool field"),
+/// so a panic raised in polars' code during such a call becomes this file's error, with no
+/// panic message on stderr. Panics anywhere else still reach the process's hook.
+mod parquet_guard {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::Once;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::IngestError;
+
+    /// Guarded calls running now (in any thread: polars reads on its own pool).
+    static GUARDED: AtomicUsize = AtomicUsize::new(0);
+    static HOOK: Once = Once::new();
+
+    /// Runs `f`; a panic in polars' code becomes `file`'s error.
+    pub(super) fn guarded<T>(file: &str, f: impl FnOnce() -> T) -> Result<T, IngestError> {
+        call(f).map_err(|why| IngestError::File {
+            file: file.to_string(),
+            message: format!("Parquet: a damaged or unsupported file (the reader stopped: {why})"),
+        })
+    }
+
+    fn call<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let in_polars = info
+                    .location()
+                    .is_some_and(|l| l.file().contains("/polars"));
+                if !(in_polars && GUARDED.load(Ordering::SeqCst) > 0) {
+                    previous(info);
+                }
+            }));
+        });
+        GUARDED.fetch_add(1, Ordering::SeqCst);
+        let outcome = catch_unwind(AssertUnwindSafe(f));
+        GUARDED.fetch_sub(1, Ordering::SeqCst);
+        outcome.map_err(|payload| {
+            payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unreadable".into())
+        })
+    }
+}
+
+pub(super) fn read_parquet(file: &OpenFile, e: &mut Emitter<'_, '_>) -> Result<(), IngestError> {
+    use polars::prelude::{ParquetReader, PolarsError, SerReader};
+    let label = e.label.clone();
+    let pe = |err: PolarsError| IngestError::File {
+        file: label.clone(),
+        message: format!("Parquet: {err}"),
+    };
+    let open = || {
+        std::fs::File::open(&file.path).map_err(|source| IngestError::Io {
+            file: label.clone(),
+            source,
+        })
+    };
+    let mut reader = ParquetReader::new(open()?);
+    let total = parquet_guard::guarded(&label, || reader.num_rows())?.map_err(pe)?;
+    let header: Vec<String> = parquet_guard::guarded(&label, || reader.schema())?
+        .map_err(pe)?
+        .iter_names()
+        .map(|n| n.to_string())
+        .collect();
+    let cols: Vec<String> = header.iter().map(|h| norm(h)).collect();
+    let has = |c: &str| cols.iter().any(|x| x == c);
+    let format = if has("timestamp") && has("contexttokens") && has("generatedtokens") {
+        InputFormat::Azure
+    } else if has("timestamp") && has("requesttokens") && has("responsetokens") {
+        InputFormat::BurstGpt
+    } else if has("timestamp") && has("inputlength") && has("outputlength") {
+        InputFormat::Mooncake
+    } else {
+        InputFormat::Csv
+    };
+    let s = schema(format, &header, e).map_err(|m| e.error(None, m))?;
+    if matches!(format, InputFormat::BurstGpt | InputFormat::Mooncake) {
+        e.set_relative();
+    }
+    let mut used: Vec<usize> = vec![s.time];
+    for c in [
+        &s.prompt_tokens,
+        &s.text,
+        &s.completion,
+        &s.cached,
+        &s.max_tokens,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        used.push(c.0);
+    }
+    used.extend(s.model);
+    used.extend(s.dims.iter().copied());
+    used.sort_unstable();
+    used.dedup();
+    let names: Vec<String> = used.iter().map(|&i| header[i].clone()).collect();
+    let mut offset = 0;
+    while offset < total {
+        let len = PARQUET_SLICE.min(total - offset);
+        let file = open()?;
+        let df = parquet_guard::guarded(&label, || {
+            ParquetReader::new(file)
+                .with_columns(Some(names.clone()))
+                .with_slice(Some((offset, len)))
+                .finish()
+        })?
+        .map_err(pe)?;
+        let mut columns: Vec<Option<ColumnData>> = (0..header.len()).map(|_| None).collect();
+        for &i in &used {
+            let c = df.column(&header[i]).map_err(pe)?;
+            columns[i] = Some(ColumnData::from_column(c).map_err(pe)?);
+        }
+        let height = df.height();
+        let rows: Vec<(u64, RowResult<'_>)> = {
+            let em = &e.ctx();
+            let columns = &columns;
+            (0..height)
+                .into_par_iter()
+                .with_min_len(4096)
+                .map(|r| {
+                    let cell = |i: usize| columns[i].as_ref().map_or(Field::Null, |c| c.get(r));
+                    // Parquet has no lines: report the 1-based row number.
+                    (
+                        (offset + r + 1) as u64,
+                        parse_row(&s, &cell, em).map(Parsed::into_owned),
+                    )
+                })
+                .collect()
+        };
+        // Line (or row) numbers are absolute: one piece starting at 0.
+        e.emit(vec![(0, rows)])?;
+        offset += len;
+    }
+    Ok(())
+}
+
+/// A Parquet column converted for cell access.
+enum ColumnData {
+    Str(polars::prelude::StringChunked),
+    Num(polars::prelude::Float64Chunked),
+    /// Datetime, as microseconds since the epoch.
+    TimeUs(polars::prelude::Int64Chunked),
+}
+
+impl ColumnData {
+    fn from_column(
+        c: &polars::prelude::Column,
+    ) -> Result<ColumnData, polars::prelude::PolarsError> {
+        use polars::prelude::*;
+        let s = c.as_materialized_series();
+        Ok(match s.dtype() {
+            DataType::String => ColumnData::Str(s.str()?.clone()),
+            DataType::Datetime(unit, _) => {
+                let us = s.cast(&DataType::Int64)?;
+                let us = us.i64()?.clone();
+                let k = match unit {
+                    TimeUnit::Nanoseconds => 0.001,
+                    TimeUnit::Microseconds => 1.0,
+                    TimeUnit::Milliseconds => 1000.0,
+                };
+                ColumnData::TimeUs(us.apply_values(|v| (v as f64 * k) as i64))
+            }
+            _ => {
+                let f = s.cast(&DataType::Float64)?;
+                ColumnData::Num(f.f64()?.clone())
+            }
+        })
+    }
+
+    fn get(&self, r: usize) -> Field<'_> {
+        match self {
+            ColumnData::Str(c) => c
+                .get(r)
+                .map_or(Field::Null, |v| Field::Str(Cow::Borrowed(v))),
+            ColumnData::Num(c) => c.get(r).map_or(Field::Null, Field::Num),
+            // A datetime cell: unix microseconds (1e14 and above are read as µs).
+            ColumnData::TimeUs(c) => c.get(r).map_or(Field::Null, Field::TimeUs),
+        }
+    }
+}
