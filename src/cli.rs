@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::catalog::Reservation;
+use crate::ingest::{InputFormat, PromptSource};
 use crate::sim::workload::MaxTokensEstimate;
 
 #[derive(Debug, Parser)]
@@ -24,7 +25,12 @@ use crate::sim::workload::MaxTokensEstimate;
         query     KQL / Spark SQL that aggregates APIM logs where they live\n\
         count     exact token counts for text, files, chat requests and batch files\n\
         models    the model and price catalog",
-    after_help = "Examples:\n  spillway plan -t samples/topology-plan.toml --trace samples/AzureLLMInferenceTrace_conv_2023.csv\n  spillway count \"How many tokens is this?\"\n  spillway profile samples/AzureLLMInferenceTrace_conv_2023.csv\n  spillway -j 1 profile samples/chat-log.jsonl.gz   # one worker thread\n  spillway models"
+    after_help = "Examples:\n  \
+        spillway plan -t samples/topology-plan.toml \\\n          --trace samples/AzureLLMInferenceTrace_conv_2023.csv\n  \
+        spillway count \"How many tokens is this?\"\n  \
+        spillway profile samples/AzureLLMInferenceTrace_conv_2023.csv\n  \
+        spillway -j 1 profile samples/chat-log.jsonl.gz   # one worker thread\n  \
+        spillway models"
 )]
 pub struct Cli {
     /// Catalog file (TOML) whose [[model]], [[token_price]], [[sku_rule]] and [[ptu_price]] rows
@@ -65,55 +71,55 @@ pub enum Command {
         spillway profile samples/AzureLLMInferenceTrace_conv_2023.csv\n  \
         spillway profile samples/chat-log.jsonl.gz --by tenant,model --window 10s\n  \
         spillway profile logs/*.jsonl.gz --format json --out series.parquet\n  \
-        spillway profile requests.csv --time-col ts --text-col prompt --completion-col answer\n  \
-        spillway profile samples/BurstGPT_1_first400.csv --by Model --start 2023-07-01T00:00:00Z\n  \
-        spillway profile samples/apim-llm.csv.gz samples/apim-gateway.csv.gz --by status,backend\n  \
-        spillway --threads 2 profile logs/*.jsonl.zst --quiet   # leave the other cores to other work")]
+        spillway profile requests.csv --time-col ts --text-col prompt \\\n          --completion-col answer\n  \
+        spillway profile samples/BurstGPT_1_first400.csv --by Model \\\n          --start 2023-07-01T00:00:00Z\n  \
+        spillway profile samples/apim-llm.csv.gz samples/apim-gateway.csv.gz \\\n          --by status,backend\n  \
+        spillway --threads 2 profile logs/*.jsonl.zst --quiet   # two threads")]
     Profile(ProfileArgs),
     /// Replay traffic through clients, a gateway and provisioned / pay-as-you-go deployments:
     /// 429s, retries, spillover, latency and cost.
     #[command(after_help = "Examples:\n  \
-        spillway simulate --topology samples/topology-ptu-spillover.toml --trace samples/AzureLLMInferenceTrace_conv_2023.csv\n  \
-        spillway simulate -t samples/topology-apim-priority.toml --trace samples/chat-log.jsonl.gz --scale 2 --format json\n  \
-        spillway simulate -t ours.toml --synthetic \"rate=600/min,prompt=1000,completion=200,duration=1h\"\n  \
-        spillway simulate -t ours.toml --trace logs/*.jsonl --speed 4 --timeline timeline.parquet --seed 7\n  \
-        spillway simulate -t samples/topology-calibration.toml --trace samples/apim-*.csv.gz --compare-observed\n  \
-        spillway simulate -t truth.toml --trace trace.csv --log-out logs/apim --log-format apim-json")]
+        spillway simulate --topology samples/topology-ptu-spillover.toml \\\n          --trace samples/AzureLLMInferenceTrace_conv_2023.csv\n  \
+        spillway simulate -t samples/topology-apim-priority.toml \\\n          --trace samples/chat-log.jsonl.gz --scale 2 --format json\n  \
+        spillway simulate -t ours.toml \\\n          --synthetic \"rate=600/min,prompt=1000,completion=200,duration=1h\"\n  \
+        spillway simulate -t ours.toml --trace logs/*.jsonl --speed 4 \\\n          --timeline timeline.parquet --seed 7\n  \
+        spillway simulate -t samples/topology-calibration.toml \\\n          --trace samples/apim-*.csv.gz --compare-observed\n  \
+        spillway simulate -t truth.toml --trace trace.csv --log-out logs/apim \\\n          --log-format apim-json")]
     Simulate(SimulateArgs),
     /// Recommend PTU sizes, spillover quota and reservation from real traffic: sweep the sizes
     /// through the simulator, cheapest set-up that meets the service level, beside the capacity
     /// calculator's answer and all pay-as-you-go; token budgets from the trace.
     #[command(after_help = "Examples:\n  \
-        spillway plan -t samples/topology-plan.toml --trace samples/AzureLLMInferenceTrace_conv_2023.csv\n  \
-        spillway plan -t ours.toml --trace logs/*.jsonl.gz --size ptu-sweden --reservation yearly\n  \
-        spillway plan -t ours.toml --trace week.csv --max-failure-rate 0.5% --max-p99-latency 20s --out curve.csv\n  \
-        spillway plan -t ours.toml --trace week.csv --growth 1.5 --cache-hit-rate 0.3 --format json\n  \
-        spillway plan -t ours.toml --trace week.csv --as-model gpt-4.1 --budget 8000")]
+        spillway plan -t samples/topology-plan.toml \\\n          --trace samples/AzureLLMInferenceTrace_conv_2023.csv\n  \
+        spillway plan -t ours.toml --trace logs/*.jsonl.gz --size ptu-sweden \\\n          --reservation yearly\n  \
+        spillway plan -t ours.toml --trace week.csv --max-failure-rate 0.5% \\\n          --max-p99-latency 20s --out curve.csv\n  \
+        spillway plan -t ours.toml --trace week.csv --growth 1.5 \\\n          --cache-hit-rate 0.3 --format json\n  \
+        spillway plan -t ours.toml --trace week.csv --as-model gpt-4.1 \\\n          --budget 8000")]
     Plan(PlanArgs),
     /// FinOps FOCUS 1.2 cost export: every request priced where it was served (pay-as-you-go
     /// list prices, or a simulated topology with its PTU reservations amortized and shown back
     /// by tenant), per hour, day or month, reconciled to the cent.
     #[command(after_help = "Examples:\n  \
-        spillway cost samples/chat-log.jsonl.gz --by tenant,model --period day --out costs.csv\n  \
-        spillway cost samples/chat-log.jsonl.gz -t samples/topology-apim-priority.toml --by tenant --period hour --out costs.csv\n  \
-        spillway cost logs/*.jsonl.gz --sku DataZoneStandard --period month --format json\n  \
+        spillway cost samples/chat-log.jsonl.gz --by tenant,model --period day \\\n          --out costs.csv\n  \
+        spillway cost samples/chat-log.jsonl.gz \\\n          -t samples/topology-apim-priority.toml --by tenant --period hour \\\n          --out costs.csv\n  \
+        spillway cost logs/*.jsonl.gz --sku DataZoneStandard --period month \\\n          --format json\n  \
         spillway cost batch-output.jsonl --batch --by model --out costs.parquet")]
     Cost(CostArgs),
     /// The architect's capacity report: the plan's recommendation, the traffic, the cost curve,
     /// spillover and 429s over time, utilisation, quota, sensitivity and token budgets, with
     /// charts, in one HTML file to send on (or Markdown).
     #[command(after_help = "Examples:\n  \
-        spillway report -t samples/topology-plan.toml --trace samples/AzureLLMInferenceTrace_conv_2023.csv --out report.html\n  \
-        spillway report -t ours.toml --trace logs/*.jsonl.gz --reservation yearly --out capacity.md")]
+        spillway report -t samples/topology-plan.toml \\\n          --trace samples/AzureLLMInferenceTrace_conv_2023.csv \\\n          --out report.html\n  \
+        spillway report -t ours.toml --trace logs/*.jsonl.gz \\\n          --reservation yearly --out capacity.md")]
     Report(ReportArgs),
     /// Fit what no price list says — a PTU deployment's effective throughput and burst
     /// tolerance, a Standard deployment's RPM window — to the 429s and spillover in a gateway
     /// log (APIM or LiteLLM), report the fidelity before and after, and write the fitted
     /// topology for the other commands.
     #[command(after_help = "Examples:\n  \
-        spillway calibrate -t samples/topology-calibration.toml --trace samples/apim-*.csv.gz --out fitted.toml\n  \
-        spillway calibrate -t ours.toml --trace litellm-spend.csv --out fitted.toml --format json\n  \
-        spillway plan -t fitted.toml --trace logs/*.jsonl.gz   # plan on the fitted assumptions")]
+        spillway calibrate -t samples/topology-calibration.toml \\\n          --trace samples/apim-*.csv.gz --out fitted.toml\n  \
+        spillway calibrate -t ours.toml --trace litellm-spend.csv \\\n          --out fitted.toml --format json\n  \
+        spillway plan -t fitted.toml --trace logs/*.jsonl.gz")]
     Calibrate(CalibrateArgs),
     /// Print a query that aggregates Azure API Management logs where they live (Log Analytics
     /// KQL, or Spark SQL over the diagnostic-setting JSON) into the per-minute series spillway
@@ -121,18 +127,19 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         spillway query kql --days 30 > per-minute.kql\n  \
         spillway query spark --tenant product > per-minute.sql\n  \
-        spillway plan -t topology.toml --trace per-minute.csv   # the query's result")]
+        spillway plan -t topology.toml --trace per-minute.csv   # the result")]
     Query(QueryArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(after_help = "Examples:\n  \
-        spillway completions bash > ~/.local/share/bash-completion/completions/spillway\n  \
+        spillway completions bash \\\n        > ~/.local/share/bash-completion/completions/spillway\n  \
         spillway completions zsh > \"${fpath[1]}/_spillway\"\n  \
         spillway completions fish > ~/.config/fish/completions/spillway.fish")]
     Completions(CompletionsArgs),
     /// List the model catalog: encodings, context windows, PTU throughput, quotas and prices.
-    #[command(
-        after_help = "Examples:\n  spillway models\n  spillway models --format json\n  spillway --catalog ours.toml models --format csv"
-    )]
+    #[command(after_help = "Examples:\n  \
+        spillway models\n  \
+        spillway models --format json\n  \
+        spillway --catalog ours.toml models --format csv")]
     Models(ModelsArgs),
 }
 
@@ -240,8 +247,8 @@ pub struct InputArgs {
     /// Force the input format: jsonl, csv, tsv, azure, burstgpt, mooncake, parquet, apim,
     /// litellm, batch-output, helicone, langfuse, per-minute, usage-api, azure-metrics
     /// [default: detected from the extension and the header].
-    #[arg(long, value_name = "FORMAT")]
-    pub input_format: Option<String>,
+    #[arg(long, value_name = "FORMAT", value_parser = parse_input_format)]
+    pub input_format: Option<InputFormat>,
 
     /// CSV / Parquet column holding the request time [default: timestamp, time or created].
     #[arg(long, value_name = "COLUMN")]
@@ -268,8 +275,8 @@ pub struct InputArgs {
     pub as_model: Option<String>,
 
     /// Start time for traces with relative timestamps (BurstGPT, Mooncake), RFC 3339.
-    #[arg(long, value_name = "TIME")]
-    pub start: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_start)]
+    pub start: Option<i64>,
 
     /// Skip malformed rows (they are counted and reported) instead of stopping at the first.
     #[arg(long)]
@@ -281,8 +288,36 @@ pub struct InputArgs {
 
     /// Prompt tokens when a log line has both text and usage: `usage` (the service's figure)
     /// or `count` (spillway's count of the text).
-    #[arg(long, value_name = "SOURCE", default_value = "usage")]
-    pub prompt_source: String,
+    #[arg(long, value_name = "SOURCE", value_enum, default_value_t = PromptSourceArg::Usage)]
+    pub prompt_source: PromptSourceArg,
+}
+
+/// Which prompt-token figure to use when a log line has both text and `usage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PromptSourceArg {
+    /// The service's `usage.prompt_tokens`.
+    Usage,
+    /// spillway's count of the text.
+    Count,
+}
+
+impl From<PromptSourceArg> for PromptSource {
+    fn from(a: PromptSourceArg) -> PromptSource {
+        match a {
+            PromptSourceArg::Usage => PromptSource::Usage,
+            PromptSourceArg::Count => PromptSource::Count,
+        }
+    }
+}
+
+fn parse_input_format(s: &str) -> Result<InputFormat, String> {
+    s.parse()
+}
+
+/// `--start`: an RFC 3339 time, as µs since the epoch.
+fn parse_start(s: &str) -> Result<i64, String> {
+    crate::ingest::time::parse_datetime(s)
+        .ok_or_else(|| format!("'{s}': expected an RFC 3339 time such as 2024-05-10T00:00:00Z"))
 }
 
 #[derive(Debug, Args)]
@@ -714,4 +749,107 @@ pub enum LogFormat {
     Apim,
     ApimJson,
     Litellm,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// The "Examples:" of a command's help as commands: continuation lines joined, comments,
+    /// redirections and what pipes into spillway dropped.
+    fn examples(help: &str) -> Vec<String> {
+        let Some((_, ex)) = help.split_once("Examples:\n") else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = Vec::new();
+        let mut joining = false;
+        for line in ex.lines() {
+            let l = line.trim();
+            if l.is_empty() {
+                break;
+            }
+            let (cmd, more) = match l.strip_suffix('\\') {
+                Some(c) => (c.trim_end(), true),
+                None => (l, false),
+            };
+            if joining {
+                let last = out.last_mut().expect("a line to continue");
+                last.push(' ');
+                last.push_str(cmd);
+            } else {
+                out.push(cmd.to_string());
+            }
+            joining = more;
+        }
+        out.into_iter()
+            .map(|c| {
+                let c = c.split(" # ").next().unwrap_or("");
+                // Redirections are the shell's.
+                let c = c.split(" > ").next().unwrap_or("").trim().to_string();
+                match c.split_once(" | ") {
+                    Some((_, after)) => after.to_string(),
+                    None => c,
+                }
+            })
+            .collect()
+    }
+
+    /// Splits a command line as a shell would for these examples: words, double quotes.
+    fn words(cmd: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        let (mut quoted, mut any) = (false, false);
+        for ch in cmd.chars() {
+            match ch {
+                '"' => {
+                    quoted = !quoted;
+                    any = true;
+                }
+                ' ' if !quoted => {
+                    if any {
+                        out.push(std::mem::take(&mut cur));
+                        any = false;
+                    }
+                }
+                _ => {
+                    cur.push(ch);
+                    any = true;
+                }
+            }
+        }
+        if any {
+            out.push(cur);
+        }
+        out
+    }
+
+    #[test]
+    fn help_examples_fit_80_columns_and_parse_as_written() {
+        let mut cli = Cli::command();
+        let mut helps = vec![cli.render_long_help().to_string()];
+        for sub in cli.get_subcommands_mut() {
+            helps.push(sub.render_long_help().to_string());
+        }
+        let mut checked = 0;
+        for help in &helps {
+            let ex = help.split_once("Examples:\n").map_or("", |(_, e)| e);
+            for line in ex.lines().take_while(|l| !l.trim().is_empty()) {
+                assert!(
+                    line.chars().count() <= 80,
+                    "example wider than 80 columns: {line}"
+                );
+            }
+            for cmd in examples(help) {
+                let args = words(&cmd);
+                assert_eq!(args.first().map(String::as_str), Some("spillway"), "{cmd}");
+                if let Err(e) = Cli::try_parse_from(&args) {
+                    panic!("example does not parse: {cmd}\n{e}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 40, "only {checked} examples found");
+    }
 }

@@ -12,8 +12,8 @@ use anyhow::{Context as _, bail};
 use super::Context;
 use crate::catalog::Catalog;
 use crate::cli::WorkloadArgs;
-use crate::ingest::time::{format_utc, parse_datetime};
-use crate::ingest::{IngestOptions, IngestSummary, InputFormat, PromptSource, Request};
+use crate::ingest::time::format_utc;
+use crate::ingest::{IngestOptions, IngestSummary, Request};
 use crate::output::thousands;
 use crate::sim::workload::{MaxTokensEstimate, Synthetic, TraceShape, from_trace};
 use crate::sim::{Budget, DEFAULT_SEED, MAX_REQUESTS, SimRequest, Topology};
@@ -28,30 +28,9 @@ pub(crate) fn ingest_options(
     if let Some(m) = &args.as_model {
         catalog.resolve(m).context("--as-model")?;
     }
-    let format = args
-        .input_format
-        .as_deref()
-        .map(str::parse::<InputFormat>)
-        .transpose()
-        .map_err(anyhow::Error::msg)
-        .context("--input-format")?;
-    let start_us = args
-        .start
-        .as_deref()
-        .map(|s| {
-            parse_datetime(s).with_context(|| {
-                format!("--start '{s}': expected an RFC 3339 time such as 2024-05-10T00:00:00Z")
-            })
-        })
-        .transpose()?;
-    let prompt_source = match args.prompt_source.as_str() {
-        "usage" => PromptSource::Usage,
-        "count" => PromptSource::Count,
-        other => bail!("--prompt-source '{other}': expected usage or count"),
-    };
     let by = by_list(by_args)?;
     Ok(IngestOptions {
-        format,
+        format: args.input_format,
         time_col: args.time_col.clone(),
         text_col: args.text_col.clone(),
         prompt_tokens_col: args.prompt_tokens_col.clone(),
@@ -61,8 +40,8 @@ pub(crate) fn ingest_options(
         as_model: args.as_model.clone(),
         skip_bad: args.skip_bad,
         allow_special: args.allow_special,
-        start_us,
-        prompt_source,
+        start_us: args.start,
+        prompt_source: args.prompt_source.into(),
         max_requests: None,
         by_optional: false,
     })
