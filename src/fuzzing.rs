@@ -27,7 +27,6 @@ use crate::sim::topology::Topology;
 use crate::sim::workload::{MaxTokensEstimate, Synthetic};
 use crate::sim::{self, SimOptions};
 use crate::tokens::chat::{ChatRules, count_request, parse_request};
-use crate::tokens::tokenizer;
 
 /// What a fuzz target runs on its input.
 pub type Target = fn(&[u8]);
@@ -197,14 +196,7 @@ pub fn chat_request(data: &[u8]) {
     };
     for name in ["gpt-4o", "gpt-4"] {
         let m = catalog().model(name).expect("catalog model");
-        let rules = ChatRules {
-            tokenizer: tokenizer(m.encoding()),
-            chat: m.chat,
-            tools: m.tools,
-            image: m.image,
-            allow_special: false,
-            default_image_size: None,
-        };
+        let rules = ChatRules::for_model(m, false, None);
         if let Err(e) = count_request(&req, &rules) {
             assert!(!e.message.is_empty());
         }

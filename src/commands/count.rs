@@ -372,14 +372,7 @@ fn make_row(
             (Body::Chat(json), Target::Model(m)) => {
                 let req = parse_request(json)
                     .with_context(|| format!("{}: malformed chat request", src.label))?;
-                let rules = ChatRules {
-                    tokenizer: tok,
-                    chat: m.chat,
-                    tools: m.tools,
-                    image: m.image,
-                    allow_special: config.allow_special,
-                    default_image_size: config.image_size,
-                };
+                let rules = ChatRules::for_model(m, config.allow_special, config.image_size);
                 let c = count_request(&req, &rules)
                     .with_context(|| format!("{}: cannot count for {}", src.label, m.name))?;
                 (c.prompt_tokens, req.max_tokens(), Some(c))

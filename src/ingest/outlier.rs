@@ -42,38 +42,29 @@ impl Extremes {
         let (Some(&first), Some(&last)) = (self.low.first(), self.high.first()) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        // Earliest end: rows low[..i] stray when low[i-1] → low[i] is the gap.
-        let low = self.low.windows(2).enumerate().find_map(|(i, w)| {
-            let (gap, rest) = (w[1].saturating_sub(w[0]), last.saturating_sub(w[1]));
-            out_of_proportion(gap, rest).then_some((i + 1, gap, rest))
-        });
-        if let Some((rows, gap, rest)) = low {
-            out.push(Stray {
-                t_us: first,
-                rows: rows as u64,
-                early: true,
-                gap_us: gap,
-                rest_span_us: rest,
-                line: None,
-            });
-        }
-        let high = self.high.windows(2).enumerate().find_map(|(i, w)| {
-            let (gap, rest) = (w[0].saturating_sub(w[1]), w[1].saturating_sub(first));
-            out_of_proportion(gap, rest).then_some((i + 1, gap, rest))
-        });
-        if let Some((rows, gap, rest)) = high {
-            out.push(Stray {
-                t_us: last,
-                rows: rows as u64,
-                early: false,
-                gap_us: gap,
-                rest_span_us: rest,
-                line: None,
-            });
-        }
-        out
+        [(&self.low, last, true), (&self.high, first, false)]
+            .into_iter()
+            .filter_map(|(kept, other_end, early)| stray_at(kept, other_end, early))
+            .collect()
     }
+}
+
+/// The stray rows at one end: `kept` holds that end's times, most extreme first, and
+/// `other_end` is the file's time at the other end. Rows `kept[..i]` stray when the gap from
+/// `kept[i - 1]` to `kept[i]` is out of proportion to the span from `kept[i]` to `other_end`.
+fn stray_at(kept: &[i64], other_end: i64, early: bool) -> Option<Stray> {
+    let span = |a: i64, b: i64| a.abs_diff(b).min(i64::MAX as u64) as i64;
+    kept.windows(2).enumerate().find_map(|(i, w)| {
+        let (gap, rest) = (span(w[0], w[1]), span(w[1], other_end));
+        out_of_proportion(gap, rest).then(|| Stray {
+            t_us: kept[0],
+            rows: (i + 1) as u64,
+            early,
+            gap_us: gap,
+            rest_span_us: rest,
+            line: None,
+        })
+    })
 }
 
 fn out_of_proportion(gap: i64, rest: i64) -> bool {

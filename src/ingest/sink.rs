@@ -191,6 +191,30 @@ pub(crate) struct RowCtx<'x, 'c> {
 }
 
 impl<'x, 'c> Emitter<'x, 'c> {
+    /// An emitter for one file (or the APIM files read together) of a read.
+    fn new(
+        label: String,
+        opts: &'x IngestOptions,
+        resolver: &'x ModelResolver<'c>,
+        interner: &'x mut Interner,
+        summary: &'x mut IngestSummary,
+        fs: FileSummary,
+        sink: &'x mut (dyn FnMut(&[Request], &[String]) + Send),
+    ) -> Self {
+        Emitter {
+            label,
+            opts,
+            resolver,
+            interner,
+            summary,
+            fs,
+            sink,
+            extremes: Default::default(),
+            locate: None,
+            located: None,
+        }
+    }
+
     pub fn ctx(&self) -> RowCtx<'x, 'c> {
         RowCtx {
             opts: self.opts,
@@ -469,18 +493,15 @@ pub fn read(
             .join(" + ");
         progress.start_file(&apim[0].path, apim.iter().map(|f| f.size).sum());
         let fs = FileSummary::new(&label, InputFormat::Apim.name());
-        let mut em = Emitter {
+        let mut em = Emitter::new(
             label,
             opts,
-            resolver: &resolver,
-            interner: &mut interner,
-            summary: &mut summary,
+            &resolver,
+            &mut interner,
+            &mut summary,
             fs,
-            sink: &mut *sink,
-            extremes: Default::default(),
-            locate: None,
-            located: None,
-        };
+            sink,
+        );
         usage::read_apim(&mut apim, &mut em)?;
         let (fs, extremes) = (em.fs, em.extremes);
         summary
@@ -497,18 +518,15 @@ pub fn read(
         progress.start_file(&path, file.size);
         let fs = FileSummary::new(&label, file.format.name());
         let format = file.format;
-        let mut em = Emitter {
+        let mut em = Emitter::new(
             label,
             opts,
-            resolver: &resolver,
-            interner: &mut interner,
-            summary: &mut summary,
+            &resolver,
+            &mut interner,
+            &mut summary,
             fs,
-            sink: &mut *sink,
-            extremes: Default::default(),
-            locate: None,
-            located: None,
-        };
+            sink,
+        );
         read_file(file, &mut em, progress)?;
         let (fs, extremes) = (em.fs, em.extremes);
         for mut stray in extremes.strays() {
@@ -563,18 +581,17 @@ fn locate(
     let fs = FileSummary::new(&label, file.format.name());
     let mut summary = IngestSummary::default();
     let mut interner = Interner::new(opts, &mut summary);
-    let mut em = Emitter {
+    let mut discard = |_: &[Request], _: &[String]| {};
+    let mut em = Emitter::new(
         label,
         opts,
         resolver,
-        interner: &mut interner,
-        summary: &mut summary,
+        &mut interner,
+        &mut summary,
         fs,
-        sink: &mut |_, _| {},
-        extremes: Default::default(),
-        locate: Some(t_us),
-        located: None,
-    };
+        &mut discard,
+    );
+    em.locate = Some(t_us);
     read_file(file, &mut em, &NoProgress)?;
     Ok(em.located)
 }

@@ -161,14 +161,7 @@ fn count_line(line: usize, text: &str, rules: &BatchRules<'_>) -> Result<BatchLi
             let req = parse_request(body).map_err(|e| format!("body: {e}"))?;
             let c = count_request(
                 &req,
-                &ChatRules {
-                    tokenizer: tok,
-                    chat: model.chat,
-                    tools: model.tools,
-                    image: model.image,
-                    allow_special: rules.allow_special,
-                    default_image_size: rules.default_image_size,
-                },
+                &ChatRules::for_model(model, rules.allow_special, rules.default_image_size),
             )
             .map_err(|e| format!("body: {e}"))?;
             (c.prompt_tokens, req.max_tokens())

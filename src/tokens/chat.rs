@@ -231,6 +231,24 @@ pub struct ChatRules<'a> {
     pub default_image_size: Option<(u64, u64)>,
 }
 
+impl ChatRules<'static> {
+    /// The rules of catalog model `m`: its tokenizer and overheads.
+    pub fn for_model(
+        m: &crate::catalog::Model,
+        allow_special: bool,
+        default_image_size: Option<(u64, u64)>,
+    ) -> ChatRules<'static> {
+        ChatRules {
+            tokenizer: crate::tokens::tokenizer(m.encoding()),
+            chat: m.chat,
+            tools: m.tools,
+            image: m.image,
+            allow_special,
+            default_image_size,
+        }
+    }
+}
+
 /// One line of a per-message breakdown: a message's text and overhead (`messages[2]`), its
 /// images on a line of their own (`messages[2] images (3)`), the tools, the reply priming.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -480,19 +498,9 @@ fn count_tools(functions: &[&Function<'_>], c: &ToolOverhead, text: &dyn Fn(&str
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
-    use crate::tokens::tokenizer;
 
     fn rules(model: &str) -> ChatRules<'static> {
-        let c = Box::leak(Box::new(Catalog::embedded()));
-        let m = c.model(model).unwrap();
-        ChatRules {
-            tokenizer: tokenizer(m.encoding()),
-            chat: m.chat,
-            tools: m.tools,
-            image: m.image,
-            allow_special: false,
-            default_image_size: None,
-        }
+        ChatRules::for_model(Catalog::embedded().model(model).unwrap(), false, None)
     }
 
     const COOKBOOK_MESSAGES: &str = r#"{"messages": [
