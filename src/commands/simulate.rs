@@ -654,14 +654,11 @@ pub(crate) fn deployment_table(r: &SimReport) -> comfy_table::Table {
             "400s",
             "spilled in",
             "tokens",
-            "util mean",
-            "util p95",
-            "util max",
+            "utilisation mean · p95 · max",
             "cost",
         ],
         &[
-            false, false, true, true, true, true, true, true, true, true, true, true, true, true,
-            true,
+            false, false, true, true, true, true, true, true, true, true, true, true, true,
         ],
     );
     for x in &r.deployments {
@@ -682,9 +679,12 @@ pub(crate) fn deployment_table(r: &SimReport) -> comfy_table::Table {
             thousands(x.rejected),
             thousands(x.spilled_in),
             thousands(x.tokens),
-            pct(x.utilisation_mean),
-            pct(x.utilisation_p95),
-            pct(x.utilisation_max),
+            format!(
+                "{} · {} · {}",
+                pct(x.utilisation_mean),
+                pct(x.utilisation_p95),
+                pct(x.utilisation_max)
+            ),
             x.cost_usd.map_or("–".to_string(), usd),
         ]);
     }
