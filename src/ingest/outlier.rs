@@ -159,6 +159,27 @@ mod tests {
 
     proptest! {
         #[test]
+        fn a_few_rows_far_from_the_rest_are_always_named_and_even_traffic_never(
+            span_s in 60i64..30 * 86_400,
+            offsets in prop::collection::vec(0.0f64..1.0, 50..400),
+            n in 1usize..=3,
+            early in any::<bool>(),
+            factor in 31i64..10_000,
+        ) {
+            let span = span_s * 1_000_000;
+            let times: Vec<i64> = offsets.iter().map(|f| T2023 + (f * span as f64) as i64).collect();
+            let (lo, hi) = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
+            prop_assert!(strays(&times).is_empty());
+            let gap = (factor * (hi - lo)).max(MIN_GAP_US) + 1;
+            let far = if early { lo - gap } else { hi + gap };
+            let mut with = times.clone();
+            with.extend((0..n as i64).map(|i| if early { far + i } else { far - i }));
+            let found = strays(&with);
+            prop_assert_eq!(found.len(), 1);
+            prop_assert_eq!((found[0].t_us, found[0].rows, found[0].early), (far, n as u64, early));
+        }
+
+        #[test]
         fn kept_ends_are_the_true_extremes(times in prop::collection::vec(any::<i32>(), 0..300)) {
             let mut x = Extremes::default();
             for &t in &times {
