@@ -217,8 +217,8 @@ pub fn run(ctx: &mut Context<'_>, args: CostArgs) -> anyhow::Result<ExitStatus> 
         bail!(
             "{}: no requests to cost ({} rows read, {} skipped)",
             files.join(", "),
-            summary.rows_read,
-            summary.skipped
+            thousands(summary.rows_read),
+            thousands(summary.skipped)
         );
     }
     let mut notes = super::workload::outlier_notes(&summary);

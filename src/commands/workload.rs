@@ -224,8 +224,8 @@ pub(crate) fn load(
         bail!(
             "{}: no requests to simulate ({} rows read, {} skipped)",
             files.join(", "),
-            summary.rows_read,
-            summary.skipped
+            thousands(summary.rows_read),
+            thousands(summary.skipped)
         );
     }
     let cached: u64 = trace.iter().map(|r| r.cached as u64).sum();
