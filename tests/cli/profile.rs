@@ -572,18 +572,27 @@ fn a_trace_without_strays_warns_of_nothing() {
 
 #[test]
 fn a_damaged_parquet_file_is_an_error_naming_the_file_not_a_crash() {
-    // Found by the parquet fuzz target: polars' reader panics on this footer.
-    let path = repo("fuzz/regressions/parquet/thrift-bool-field");
-    let (_d, copy) = temp_file("damaged.parquet", "");
-    std::fs::copy(&path, &copy).unwrap();
-    spillway()
-        .arg("profile")
-        .arg(&copy)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(format!(
-            "{}: Parquet: a damaged or unsupported file",
-            copy.display()
-        )))
-        .stderr(predicate::str::contains("panicked").not());
+    // Found by the parquet fuzz target: polars' reader panics on the first footer and, on the
+    // second file, a page claiming a negative value count would make it ask for exabytes.
+    for (name, why) in [
+        ("thrift-bool-field", "a damaged or unsupported file"),
+        (
+            "negative-page-values",
+            "a damaged file (column GeneratedTokens: a page claims a negative number of values)",
+        ),
+    ] {
+        let path = repo(&format!("fuzz/regressions/parquet/{name}"));
+        let (_d, copy) = temp_file("damaged.parquet", "");
+        std::fs::copy(&path, &copy).unwrap();
+        spillway()
+            .arg("profile")
+            .arg(&copy)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "{}: Parquet: {why}",
+                copy.display()
+            )))
+            .stderr(predicate::str::contains("panicked").not());
+    }
 }

@@ -55,6 +55,57 @@ mod parquet_guard {
     }
 }
 
+/// Checks every data page header of `path` before polars decodes a page: polars-parquet 0.55
+/// casts a page's value count to `usize` unchecked, and a negative one (a damaged file, found
+/// by fuzzing) asks for exabytes of memory, which aborts the process where no guard can catch
+/// it. Each column chunk is read on its own (memory: one chunk), its page headers parsed and
+/// the page bodies skipped.
+fn check_page_headers(path: &std::path::Path) -> Result<(), String> {
+    use std::io::{Cursor, Read, Seek, SeekFrom};
+
+    use polars_buffer::Buffer;
+    use polars_parquet::parquet::page::{CompressedPage, DataPageHeader};
+    use polars_parquet::parquet::read::{PageReader, read_metadata};
+
+    let io = |e: std::io::Error| e.to_string();
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    let meta = read_metadata(&mut f).map_err(|e| e.to_string())?;
+    for rg in &meta.row_groups {
+        for col in rg.parquet_columns() {
+            let name = col.descriptor().path_in_schema.join(".");
+            let range = col.byte_range();
+            if range.start > range.end || range.end > size {
+                return Err(format!(
+                    "column {name}: its chunk (bytes {}..{}) lies outside the file ({size} bytes)",
+                    range.start, range.end
+                ));
+            }
+            let len = (range.end - range.start) as usize;
+            let mut chunk = vec![0u8; len];
+            f.seek(SeekFrom::Start(range.start)).map_err(io)?;
+            f.read_exact(&mut chunk).map_err(io)?;
+            let pages = PageReader::new(Cursor::new(Buffer::from_vec(chunk)), col, Vec::new(), len);
+            for page in pages {
+                let page = page.map_err(|e| format!("column {name}: {e}"))?;
+                let CompressedPage::Data(page) = page else {
+                    continue;
+                };
+                let negative = match page.header() {
+                    DataPageHeader::V1(h) => h.num_values < 0,
+                    DataPageHeader::V2(h) => h.num_values < 0 || h.num_nulls < 0 || h.num_rows < 0,
+                };
+                if negative {
+                    return Err(format!(
+                        "column {name}: a page claims a negative number of values"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn read_parquet(file: &OpenFile, e: &mut Emitter<'_, '_>) -> Result<(), IngestError> {
     use polars::prelude::{ParquetReader, PolarsError, SerReader};
     let label = e.label.clone();
@@ -68,6 +119,12 @@ pub(super) fn read_parquet(file: &OpenFile, e: &mut Emitter<'_, '_>) -> Result<(
             source,
         })
     };
+    parquet_guard::guarded(&label, || check_page_headers(&file.path))?.map_err(|why| {
+        IngestError::File {
+            file: label.clone(),
+            message: format!("Parquet: a damaged file ({why})"),
+        }
+    })?;
     let mut reader = ParquetReader::new(open()?);
     let total = parquet_guard::guarded(&label, || reader.num_rows())?.map_err(pe)?;
     let header: Vec<String> = parquet_guard::guarded(&label, || reader.schema())?
@@ -143,6 +200,18 @@ pub(super) fn read_parquet(file: &OpenFile, e: &mut Emitter<'_, '_>) -> Result<(
         };
         // Line (or row) numbers are absolute: one piece starting at 0.
         e.emit(vec![(0, rows)])?;
+        if height < len {
+            // The footer claimed more rows than the pages hold: stop here (the loop is bounded
+            // by the data, not by the claim) and say so.
+            return Err(IngestError::File {
+                file: label.clone(),
+                message: format!(
+                    "Parquet: a damaged file (its footer claims {} rows; the pages hold {})",
+                    crate::output::thousands(total as u64),
+                    crate::output::thousands((offset + height) as u64)
+                ),
+            });
+        }
         offset += len;
     }
     Ok(())
