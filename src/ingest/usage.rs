@@ -57,8 +57,33 @@ pub(crate) struct UsageRow {
     pub status: Option<u16>,
     /// Failed without an HTTP status (Langfuse `level: ERROR`).
     pub failed: bool,
-    /// Normalised field name → value, for `--by`.
-    pub fields: HashMap<String, String>,
+    /// Normalised field name → value, for `--by` (shared by the requests an aggregate row is
+    /// spread into).
+    pub fields: Fields,
+}
+
+/// A row's fields, shared cheaply: the requests an aggregate row spreads into point at one
+/// copy (a minute of 100,000 requests would otherwise hold 100,000 copies).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Fields(std::sync::Arc<HashMap<String, String>>);
+
+impl Fields {
+    fn insert(&mut self, k: String, v: String) {
+        std::sync::Arc::make_mut(&mut self.0).insert(k, v);
+    }
+}
+
+impl std::ops::Deref for Fields {
+    type Target = HashMap<String, String>;
+    fn deref(&self) -> &HashMap<String, String> {
+        &self.0
+    }
+}
+
+impl From<HashMap<String, String>> for Fields {
+    fn from(m: HashMap<String, String>) -> Fields {
+        Fields(std::sync::Arc::new(m))
+    }
 }
 
 /// Detects a usage-log format from the extension and the first bytes (up to 64 KiB).
@@ -597,7 +622,7 @@ fn litellm(recs: &[Record]) -> Rows {
                     cached,
                     model,
                     status,
-                    fields: meta.fields,
+                    fields: meta.fields.into(),
                     ..UsageRow::default()
                 };
                 let alias = u.fields.get("metadata.userapikeyalias").cloned();
@@ -663,7 +688,7 @@ fn helicone(recs: &[Record]) -> Rows {
                     ..UsageRow::default()
                 };
                 let tenant = r.get("requestuserid").map(str::to_string);
-                u.fields = r.fields;
+                u.fields = r.fields.into();
                 if let Some(t) = tenant {
                     u.fields.insert("tenant".into(), t);
                 }
@@ -706,7 +731,7 @@ fn langfuse(recs: &[Record]) -> Rows {
                     ..UsageRow::default()
                 };
                 let tenant = r.get("userid").map(str::to_string);
-                u.fields = r.fields;
+                u.fields = r.fields.into();
                 if let Some(t) = tenant {
                     u.fields.insert("tenant".into(), t);
                 }
@@ -742,7 +767,7 @@ fn batch_output(recs: &[Record]) -> Rows {
                     } else {
                         200
                     })),
-                    fields: r.fields.clone(),
+                    fields: r.fields.clone().into(),
                     ..UsageRow::default()
                 })
             })()
@@ -769,6 +794,19 @@ struct Bucket {
 /// the remainder one token at a time to the first requests.
 fn spread(b: &Bucket, out: &mut Rows) {
     let n = b.requests;
+    // Rows so far (skipped ones included: an upper bound, in constant time).
+    if out.len() as u64 + n > MAX_SPREAD_REQUESTS {
+        out.push(Err((
+            b.line,
+            format!(
+                "requests: spreading this row's {} requests would take the file past {} requests (aggregates are replayed request by request, in memory); read a shorter span (`spillway query --days`)",
+                crate::output::thousands(n),
+                crate::output::thousands(MAX_SPREAD_REQUESTS)
+            ),
+        )));
+        return;
+    }
+    let fields = Fields::from(b.fields.clone());
     let share = |total: u64, i: u64| total / n + u64::from(i < total % n);
     for i in 0..n {
         let t = b.start_us + ((2 * i + 1) as f64 / (2 * n) as f64 * b.width_us as f64) as i64;
@@ -780,7 +818,7 @@ fn spread(b: &Bucket, out: &mut Rows) {
             cached: share(b.cached, i),
             model: b.model.clone(),
             status: b.status,
-            fields: b.fields.clone(),
+            fields: fields.clone(),
             ..UsageRow::default()
         }));
     }
@@ -789,6 +827,10 @@ fn spread(b: &Bucket, out: &mut Rows) {
 /// Most requests one aggregate row may stand for (a minute of 100 M requests is not a
 /// usage export).
 const MAX_BUCKET_REQUESTS: u64 = 100_000_000;
+
+/// Most requests the aggregates of one file are spread into (each is a row in memory until the
+/// file is read: about 200 bytes, so 2 GB at most; a week at 1,000 requests a minute).
+const MAX_SPREAD_REQUESTS: u64 = 10_000_000;
 
 /// spillway's per-minute CSV: `minute`, `requests`, `prompt_tokens`, `completion_tokens`,
 /// optional `cached_tokens` and `status`, and any dimension columns.
@@ -1114,7 +1156,7 @@ mod tests {
     fn times_accept_iso_ticks_and_unix_and_refuse_locale_dates() {
         let r = |v: &str| Record {
             line: 1,
-            fields: [("timegenerated".to_string(), v.to_string())].into(),
+            fields: HashMap::from([("timegenerated".to_string(), v.to_string())]),
         };
         assert_eq!(
             time_of(&r("2025-03-11T09:14:09.5127734Z"), &["timegenerated"]).unwrap(),

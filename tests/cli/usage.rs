@@ -549,3 +549,24 @@ fn spark_query_output_profiles_like_the_raw_logs() {
         );
     }
 }
+
+#[test]
+fn an_aggregate_too_large_to_replay_is_refused_at_its_line_before_memory_runs_out() {
+    // Found by the usage_logs fuzz target: a per-minute row of 27 M requests was spread into
+    // 27 M rows in memory. The aggregates of a file replay at most 10 M requests.
+    let (_d, path) = temp_file(
+        "series.csv",
+        "minute,model,requests,prompt_tokens,completion_tokens\n\
+         2026-11-16T08:00:00Z,gpt-4o,3,3000,300\n\
+         2026-11-16T08:01:00Z,gpt-4o,20000000,2000000000,20000000\n",
+    );
+    spillway()
+        .args(["profile", "--input-format", "per-minute"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(format!(
+            "{}:3: requests: spreading this row's 20,000,000 requests would take the file past 10,000,000 requests",
+            path.display()
+        )));
+}
