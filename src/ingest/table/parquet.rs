@@ -55,13 +55,18 @@ mod parquet_guard {
     }
 }
 
-/// Checks the footer's thrift encoding before polars parses it: polars-parquet 0.55 reserves
+/// Checks the footer before polars parses it: polars-parquet 0.55's own footer reader reserves
 /// room for as many elements as a list header claims, so a damaged footer (found by fuzzing:
-/// a list of ~10^9 elements in a 2 KB file) asks for gigabytes and aborts the process. Walking
-/// the thrift compact protocol, every list, set, map and binary must fit in the bytes left, so
-/// what polars reserves is bounded by the footer's size.
+/// lists of ~10^9 elements in 2 KB files) asks for gigabytes and aborts the process. The footer
+/// is first decoded with the thrift reader generated from the Parquet format
+/// (polars-parquet-format), which counts what lists would allocate against a budget of 16 bytes
+/// per footer byte; only a footer that passes reaches polars.
 fn check_footer(f: &mut std::fs::File, size: u64) -> Result<(), String> {
     use std::io::{Read, Seek, SeekFrom};
+
+    use polars_parquet_format::FileMetaData;
+    use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
+
     let io = |e: std::io::Error| e.to_string();
     if size < 12 {
         return Err("too short for a Parquet file".into());
@@ -79,121 +84,11 @@ fn check_footer(f: &mut std::fs::File, size: u64) -> Result<(), String> {
     let mut footer = vec![0u8; len as usize];
     f.seek(SeekFrom::Start(size - 8 - len)).map_err(io)?;
     f.read_exact(&mut footer).map_err(io)?;
-    let mut t = Thrift { b: &footer, at: 0 };
-    t.strukt(0)
-        .ok_or_else(|| format!("its footer is not valid thrift (at byte {} of {len})", t.at))
-}
-
-/// A validating walk over thrift compact-protocol bytes (no values kept).
-struct Thrift<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl Thrift<'_> {
-    /// Nesting deeper than this is refused (a Parquet footer nests a few levels).
-    const MAX_DEPTH: u32 = 64;
-
-    fn byte(&mut self) -> Option<u8> {
-        let v = *self.b.get(self.at)?;
-        self.at += 1;
-        Some(v)
-    }
-
-    fn left(&self) -> usize {
-        self.b.len() - self.at
-    }
-
-    fn varint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..70).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f).checked_shl(shift)?;
-            if b & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-
-    fn skip(&mut self, n: usize) -> Option<()> {
-        if n > self.left() {
-            return None;
-        }
-        self.at += n;
-        Some(())
-    }
-
-    /// A value of compact type `t`.
-    fn value(&mut self, t: u8, depth: u32) -> Option<()> {
-        if depth > Self::MAX_DEPTH {
-            return None;
-        }
-        match t {
-            1 | 2 => Some(()),
-            3 => self.skip(1),
-            4..=6 => self.varint().map(drop),
-            7 => self.skip(8),
-            8 => {
-                let n = usize::try_from(self.varint()?).ok()?;
-                self.skip(n)
-            }
-            9 | 10 => {
-                let h = self.byte()?;
-                let n = match h >> 4 {
-                    15 => usize::try_from(self.varint()?).ok()?,
-                    n => n as usize,
-                };
-                // Every element takes at least one byte.
-                if n > self.left() {
-                    return None;
-                }
-                let et = h & 0x0f;
-                for _ in 0..n {
-                    if matches!(et, 1 | 2) {
-                        self.skip(1)?;
-                    } else {
-                        self.value(et, depth + 1)?;
-                    }
-                }
-                Some(())
-            }
-            11 => {
-                let n = usize::try_from(self.varint()?).ok()?;
-                if n == 0 {
-                    return Some(());
-                }
-                if n > self.left() {
-                    return None;
-                }
-                let kv = self.byte()?;
-                for _ in 0..n {
-                    self.value(kv >> 4, depth + 1)?;
-                    self.value(kv & 0x0f, depth + 1)?;
-                }
-                Some(())
-            }
-            12 => self.strukt(depth + 1),
-            _ => None,
-        }
-    }
-
-    fn strukt(&mut self, depth: u32) -> Option<()> {
-        if depth > Self::MAX_DEPTH {
-            return None;
-        }
-        loop {
-            let h = self.byte()?;
-            if h == 0 {
-                return Some(());
-            }
-            if h >> 4 == 0 {
-                // A field id of its own (zigzag i16).
-                self.varint()?;
-            }
-            self.value(h & 0x0f, depth)?;
-        }
-    }
+    let budget = (len as usize).saturating_mul(16).max(1 << 20);
+    let mut prot = TCompactInputProtocol::new(&footer[..], budget);
+    FileMetaData::read_from_in_protocol(&mut prot)
+        .map(drop)
+        .map_err(|e| format!("its footer does not decode ({e})"))
 }
 
 /// Checks every data page header of `path` before polars decodes a page: polars-parquet 0.55
@@ -402,32 +297,5 @@ impl ColumnData {
             // A datetime cell: unix microseconds (1e14 and above are read as µs).
             ColumnData::TimeUs(c) => c.get(r).map_or(Field::Null, Field::TimeUs),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Thrift;
-
-    fn walk(b: &[u8]) -> bool {
-        Thrift { b, at: 0 }.strukt(0).is_some()
-    }
-
-    #[test]
-    fn thrift_walk_takes_valid_structs_and_refuses_claims_beyond_the_bytes() {
-        // { 1: i32 7, 2: binary "ab", 3: list<i32> [1, 2] } STOP
-        assert!(walk(&[
-            0x15, 0x0e, 0x18, 0x02, b'a', b'b', 0x19, 0x25, 0x02, 0x04, 0x00
-        ]));
-        // A list claiming 2^31 elements in a few bytes.
-        assert!(!walk(&[0x19, 0xf5, 0x80, 0x80, 0x80, 0x80, 0x08, 0x00]));
-        // A binary longer than what is left.
-        assert!(!walk(&[0x18, 0x7f, b'a', 0x00]));
-        // Lists nested past the depth limit (one byte each): refused, no stack overflow.
-        let mut deep = vec![0x19];
-        deep.extend(std::iter::repeat_n(0x19, 100_000));
-        assert!(!walk(&deep));
-        // Truncated: no STOP.
-        assert!(!walk(&[0x15, 0x0e]));
     }
 }
