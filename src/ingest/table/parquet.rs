@@ -1,5 +1,10 @@
 //! Parquet files of any tabular shape, read through polars in row slices of
 //! [`PARQUET_SLICE`] so that memory stays bounded; the shape is told from the column names.
+//!
+//! A damaged file is the file's error, never a crash: the footer is decoded first with the
+//! allocation-bounded thrift reader generated from the format, every page header is checked,
+//! and a panic raised in polars' code is caught (each found by the `parquet` fuzz target; the
+//! inputs are in `fuzz/regressions/parquet/`).
 
 use super::*;
 
