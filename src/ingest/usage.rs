@@ -586,66 +586,81 @@ fn apim(files: &[(String, Vec<Record>)]) -> Rows {
 
 /// LiteLLM `LiteLLM_SpendLogs`.
 fn litellm(recs: &[Record]) -> Rows {
-    recs.iter()
-        .map(|r| {
-            (|| -> Result<UsageRow, String> {
-                // `metadata` arrives as a JSON string in CSV dumps.
-                let meta = flatten_embedded(r, "metadata");
-                let t_us = time_of(&meta, &["starttime"])?;
-                let prompt = count_of(&meta, "prompttokens")?;
-                let completion = count_of(&meta, "completiontokens")?;
-                let cached = count_of(
-                    &meta,
-                    "metadata.usageobject.prompttokensdetails.cachedtokens",
-                )?
-                .or(count_of(
-                    &meta,
-                    "metadata.usageobject.cachereadinputtokens",
-                )?)
-                .unwrap_or(0);
-                let status_text = meta.get("status").unwrap_or("success").to_ascii_lowercase();
-                let code = status_of(&meta, &["metadata.errorinformation.errorcode"]);
-                let status = if status_text == "failure" {
-                    Some(code.unwrap_or(500))
-                } else {
-                    Some(200)
-                };
-                let model = meta
-                    .get("model")
-                    .or(meta.get("modelgroup"))
-                    .map(str::to_string);
-                let mut u = UsageRow {
-                    line: r.line,
-                    t_us,
-                    prompt,
-                    completion,
-                    cached,
-                    model,
-                    status,
-                    fields: meta.fields.into(),
-                    ..UsageRow::default()
-                };
-                let alias = u.fields.get("metadata.userapikeyalias").cloned();
-                let tenant = u
-                    .fields
-                    .get("teamid")
-                    .filter(|s| !s.is_empty())
-                    .cloned()
-                    .or(alias);
-                if let Some(t) = tenant {
-                    u.fields.insert("tenant".into(), t);
-                }
-                if let Some(b) = u.fields.get("apibase").and_then(|x| host_of(x)) {
-                    u.fields.insert("backend".into(), b);
-                }
-                if let Some(g) = u.fields.get("modelgroup").cloned() {
-                    u.fields.insert("deployment".into(), g);
-                }
-                Ok(u)
-            })()
-            .map_err(|m| (r.line, m))
-        })
+    each_row(recs, |r| {
+        // `metadata` arrives as a JSON string in CSV dumps.
+        let meta = flatten_embedded(r, "metadata");
+        let t_us = time_of(&meta, &["starttime"])?;
+        let prompt = count_of(&meta, "prompttokens")?;
+        let completion = count_of(&meta, "completiontokens")?;
+        let cached = count_of(
+            &meta,
+            "metadata.usageobject.prompttokensdetails.cachedtokens",
+        )?
+        .or(count_of(
+            &meta,
+            "metadata.usageobject.cachereadinputtokens",
+        )?)
+        .unwrap_or(0);
+        let status_text = meta.get("status").unwrap_or("success").to_ascii_lowercase();
+        let code = status_of(&meta, &["metadata.errorinformation.errorcode"]);
+        let status = if status_text == "failure" {
+            Some(code.unwrap_or(500))
+        } else {
+            Some(200)
+        };
+        let model = meta
+            .get("model")
+            .or(meta.get("modelgroup"))
+            .map(str::to_string);
+        let mut u = UsageRow {
+            line: r.line,
+            t_us,
+            prompt,
+            completion,
+            cached,
+            model,
+            status,
+            fields: meta.fields.into(),
+            ..UsageRow::default()
+        };
+        let alias = u.fields.get("metadata.userapikeyalias").cloned();
+        let tenant = u
+            .fields
+            .get("teamid")
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .or(alias);
+        if let Some(t) = tenant {
+            u.fields.insert("tenant".into(), t);
+        }
+        if let Some(b) = u.fields.get("apibase").and_then(|x| host_of(x)) {
+            u.fields.insert("backend".into(), b);
+        }
+        if let Some(g) = u.fields.get("modelgroup").cloned() {
+            u.fields.insert("deployment".into(), g);
+        }
+        Ok(u)
+    })
+}
+
+/// One row per record: `read` makes it, or says what is wrong (the record's line is added).
+fn each_row<'a>(
+    recs: impl IntoIterator<Item = &'a Record>,
+    read: impl Fn(&Record) -> Result<UsageRow, String>,
+) -> Rows {
+    recs.into_iter()
+        .map(|r| read(r).map_err(|m| (r.line, m)))
         .collect()
+}
+
+/// A record's fields, with `tenant` set from the field `key` when it has a value.
+fn fields_with_tenant(r: Record, key: &str) -> Fields {
+    let tenant = r.get(key).map(str::to_string);
+    let mut fields = Fields::from(r.fields);
+    if let Some(t) = tenant {
+        fields.insert("tenant".into(), t);
+    }
+    fields
 }
 
 /// A JSON object that arrives as a string in CSV exports (`metadata`, `usage_details`,
@@ -667,36 +682,26 @@ fn flatten_embedded(r: &Record, field: &str) -> Record {
 /// Helicone request exports (`@helicone/export` JSON, JSONL or CSV; the request query API):
 /// one row per request with its HTTP status, tokens and cache reads.
 fn helicone(recs: &[Record]) -> Rows {
-    recs.iter()
-        .map(|r| {
-            (|| -> Result<UsageRow, String> {
-                let r = flatten_embedded(r, "requestproperties");
-                let t_us = time_of(&r, &["requestcreatedat"])?;
-                let status = status_of(&r, &["responsestatus"]);
-                let mut u = UsageRow {
-                    line: r.line,
-                    t_us,
-                    prompt: count_of(&r, "prompttokens")?,
-                    completion: count_of(&r, "completiontokens")?,
-                    cached: count_of(&r, "promptcachereadtokens")?.unwrap_or(0),
-                    model: r
-                        .get("requestmodel")
-                        .or(r.get("responsemodel"))
-                        .filter(|m| !m.is_empty())
-                        .map(str::to_string),
-                    status,
-                    ..UsageRow::default()
-                };
-                let tenant = r.get("requestuserid").map(str::to_string);
-                u.fields = r.fields.into();
-                if let Some(t) = tenant {
-                    u.fields.insert("tenant".into(), t);
-                }
-                Ok(u)
-            })()
-            .map_err(|m| (r.line, m))
-        })
-        .collect()
+    each_row(recs, |r| {
+        let r = flatten_embedded(r, "requestproperties");
+        let t_us = time_of(&r, &["requestcreatedat"])?;
+        let status = status_of(&r, &["responsestatus"]);
+        let mut u = UsageRow {
+            line: r.line,
+            t_us,
+            prompt: count_of(&r, "prompttokens")?,
+            completion: count_of(&r, "completiontokens")?,
+            cached: count_of(&r, "promptcachereadtokens")?.unwrap_or(0),
+            model: r
+                .get("requestmodel")
+                .or(r.get("responsemodel"))
+                .map(str::to_string),
+            status,
+            ..UsageRow::default()
+        };
+        u.fields = fields_with_tenant(r, "requestuserid");
+        Ok(u)
+    })
 }
 
 /// Langfuse observation exports (UI or blob-storage CSV / JSON / JSONL, snake_case or the
@@ -705,75 +710,60 @@ fn helicone(recs: &[Record]) -> Rows {
 /// ERROR` marks a failed call. Cached-input keys in `usage_details` vary by provider and are
 /// not read (the summary says no cached tokens were found).
 fn langfuse(recs: &[Record]) -> Rows {
-    recs.iter()
-        .filter(|r| {
-            r.get("type")
-                .is_none_or(|t| t.is_empty() || t.eq_ignore_ascii_case("GENERATION"))
-        })
-        .map(|r| {
-            (|| -> Result<UsageRow, String> {
-                let r = flatten_embedded(r, "usagedetails");
-                let t_us = time_of(&r, &["starttime"])?;
-                let failed = r
-                    .get("level")
-                    .is_some_and(|l| l.eq_ignore_ascii_case("ERROR"));
-                let mut u = UsageRow {
-                    line: r.line,
-                    t_us,
-                    prompt: count_of(&r, "usagedetails.input")?,
-                    completion: count_of(&r, "usagedetails.output")?,
-                    model: r
-                        .get("providedmodelname")
-                        .or(r.get("model"))
-                        .filter(|m| !m.is_empty())
-                        .map(str::to_string),
-                    failed,
-                    ..UsageRow::default()
-                };
-                let tenant = r.get("userid").map(str::to_string);
-                u.fields = r.fields.into();
-                if let Some(t) = tenant {
-                    u.fields.insert("tenant".into(), t);
-                }
-                Ok(u)
-            })()
-            .map_err(|m| (r.line, m))
-        })
-        .collect()
+    let generations = recs.iter().filter(|r| {
+        r.get("type")
+            .is_none_or(|t| t.eq_ignore_ascii_case("GENERATION"))
+    });
+    each_row(generations, |r| {
+        let r = flatten_embedded(r, "usagedetails");
+        let t_us = time_of(&r, &["starttime"])?;
+        let failed = r
+            .get("level")
+            .is_some_and(|l| l.eq_ignore_ascii_case("ERROR"));
+        let mut u = UsageRow {
+            line: r.line,
+            t_us,
+            prompt: count_of(&r, "usagedetails.input")?,
+            completion: count_of(&r, "usagedetails.output")?,
+            model: r
+                .get("providedmodelname")
+                .or(r.get("model"))
+                .map(str::to_string),
+            failed,
+            ..UsageRow::default()
+        };
+        u.fields = fields_with_tenant(r, "userid");
+        Ok(u)
+    })
 }
 
 /// Batch output lines: one response each.
 fn batch_output(recs: &[Record]) -> Rows {
-    recs.iter()
-        .map(|r| {
-            (|| -> Result<UsageRow, String> {
-                let t_us = time_of(r, &["response.body.created", "created"])?;
-                let status = status_of(r, &["response.statuscode", "statuscode"]);
-                let prompt = count_of(r, "response.body.usage.prompttokens")?
-                    .or(count_of(r, "response.body.usage.inputtokens")?);
-                let completion = count_of(r, "response.body.usage.completiontokens")?
-                    .or(count_of(r, "response.body.usage.outputtokens")?);
-                let cached = count_of(r, "response.body.usage.prompttokensdetails.cachedtokens")?
-                    .unwrap_or(0);
-                Ok(UsageRow {
-                    line: r.line,
-                    t_us,
-                    prompt,
-                    completion,
-                    cached,
-                    model: r.get("response.body.model").map(str::to_string),
-                    status: status.or(Some(if r.get("error.code").is_some() {
-                        400
-                    } else {
-                        200
-                    })),
-                    fields: r.fields.clone().into(),
-                    ..UsageRow::default()
-                })
-            })()
-            .map_err(|m| (r.line, m))
+    each_row(recs, |r| {
+        let t_us = time_of(r, &["response.body.created", "created"])?;
+        let status = status_of(r, &["response.statuscode", "statuscode"]);
+        let prompt = count_of(r, "response.body.usage.prompttokens")?
+            .or(count_of(r, "response.body.usage.inputtokens")?);
+        let completion = count_of(r, "response.body.usage.completiontokens")?
+            .or(count_of(r, "response.body.usage.outputtokens")?);
+        let cached =
+            count_of(r, "response.body.usage.prompttokensdetails.cachedtokens")?.unwrap_or(0);
+        Ok(UsageRow {
+            line: r.line,
+            t_us,
+            prompt,
+            completion,
+            cached,
+            model: r.get("response.body.model").map(str::to_string),
+            status: status.or(Some(if r.get("error.code").is_some() {
+                400
+            } else {
+                200
+            })),
+            fields: r.fields.clone().into(),
+            ..UsageRow::default()
         })
-        .collect()
+    })
 }
 
 /// A bucket of an aggregate: `n` requests and their tokens over `width_us` from `start_us`.
