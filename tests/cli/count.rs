@@ -2,7 +2,7 @@ use std::io::Write;
 
 use predicates::prelude::*;
 
-use crate::{json, repo, spillway, temp_file};
+use crate::{json, ok_json, repo, spillway, temp_file};
 
 #[test]
 fn count_text_argument_gives_the_documented_json_shape() {
@@ -72,25 +72,19 @@ fn count_chat_request_matches_the_api_on_the_cookbook_example() {
         {"role":"system","name":"example_assistant","content":"Let's talk later when we're less busy about how to do better."},
         {"role":"user","content":"This late pivot means we don't have time to boil the ocean for the client deliverable."}]}"#,
     );
-    let out = spillway()
-        .args([
-            "count",
-            "--model",
-            "gpt-4o,gpt-4",
-            "--per-message",
-            "--format",
-            "json",
-            "--chat",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = ok_json(
+        spillway()
+            .args([
+                "count",
+                "--model",
+                "gpt-4o,gpt-4",
+                "--per-message",
+                "--format",
+                "json",
+                "--chat",
+            ])
+            .arg(&path),
     );
-    let v = json(&out.stdout);
     assert_eq!(v["results"][0]["tokens"], 124);
     assert_eq!(v["results"][1]["tokens"], 129);
     assert_eq!(v["results"][0]["max_tokens"], 100);

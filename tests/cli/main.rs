@@ -24,6 +24,18 @@ pub fn repo(path: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// Runs `cmd`, which must succeed (its stderr is shown when it does not), and parses its
+/// stdout as JSON.
+pub fn ok_json(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&out.stdout)
+}
+
 /// Parses stdout as JSON.
 pub fn json(out: &[u8]) -> serde_json::Value {
     serde_json::from_slice(out).expect("stdout is JSON")

@@ -1,6 +1,6 @@
 use predicates::prelude::*;
 
-use crate::{json, spillway};
+use crate::{json, ok_json, spillway};
 
 #[test]
 fn models_lists_every_required_model_with_sources() {
@@ -80,25 +80,14 @@ source = "contract"
 "#,
     )
     .unwrap();
-    let out = spillway()
-        .args(["--catalog"])
-        .arg(&good)
-        .args([
-            "count",
-            "--model",
-            "contoso-gpt",
-            "--format",
-            "json",
-            "hello world",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out.stdout);
+    let v = ok_json(spillway().args(["--catalog"]).arg(&good).args([
+        "count",
+        "--model",
+        "contoso-gpt",
+        "--format",
+        "json",
+        "hello world",
+    ]));
     assert_eq!(v["results"][0]["tokens"], 2);
     assert_eq!(v["results"][0]["input_cost_usd"], 2e-6);
 

@@ -2,21 +2,15 @@ use std::io::Write;
 
 use predicates::prelude::*;
 
-use crate::{json, repo, spillway, temp_file};
+use crate::{json, ok_json, repo, spillway, temp_file};
 
 fn profile_json(args: &[&str]) -> serde_json::Value {
-    let out = spillway()
-        .arg("profile")
-        .args(args)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json(&out.stdout)
+    ok_json(
+        spillway()
+            .arg("profile")
+            .args(args)
+            .args(["--format", "json"]),
+    )
 }
 
 fn sample(name: &str) -> String {

@@ -1,6 +1,6 @@
 use predicates::prelude::*;
 
-use crate::{json, repo, spillway, temp_file};
+use crate::{json, ok_json, repo, spillway, temp_file};
 
 fn path(p: &str) -> String {
     repo(p).display().to_string()
@@ -311,25 +311,19 @@ fn timeout_shorter_than_the_answer_after_a_429_ends_and_counts_each_request_once
         "one.csv",
         "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:00.0000000,100,10\n",
     );
-    let out = spillway()
-        .args([
-            "simulate",
-            "-t",
-            topo.to_str().unwrap(),
-            "--trace",
-            one.to_str().unwrap(),
-            "--format",
-            "json",
-        ])
-        .timeout(std::time::Duration::from_secs(60))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = ok_json(
+        spillway()
+            .args([
+                "simulate",
+                "-t",
+                topo.to_str().unwrap(),
+                "--trace",
+                one.to_str().unwrap(),
+                "--format",
+                "json",
+            ])
+            .timeout(std::time::Duration::from_secs(60)),
     );
-    let v = json(&out.stdout);
     assert_eq!(v["arrived"], 1);
     assert_eq!(v["failed"], 1);
     let (_d3, topo) = temp_file("t.toml", &tiny("timeout_s = 5\nmax_retries = 1"));

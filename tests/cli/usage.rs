@@ -5,7 +5,7 @@
 
 use predicates::prelude::*;
 
-use crate::{json, repo, spillway, temp_file};
+use crate::{json, ok_json, repo, spillway, temp_file};
 
 fn path(p: &str) -> String {
     repo(p).display().to_string()
@@ -17,13 +17,7 @@ fn profile_json(files: &[&str]) -> serde_json::Value {
     for f in files {
         cmd.arg(path(f));
     }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json(&out.stdout)
+    ok_json(&mut cmd)
 }
 
 /// The provisioned deployment's block of a topology, with the hidden behaviour set.
@@ -269,27 +263,21 @@ fn query_prints_the_kql_and_spark_aggregations_spillway_reads_back() {
 fn compare_observed_reports_fidelity_per_deployment_and_writes_the_series() {
     let (dir, _) = temp_file("x", "");
     let series = dir.path().join("side-by-side.csv");
-    let out = spillway()
-        .args([
-            "simulate",
-            "-t",
-            &path("samples/topology-calibration.toml"),
-            "--trace",
-            &path("samples/apim-llm.csv.gz"),
-            &path("samples/apim-gateway.csv.gz"),
-            "--compare-observed",
-            "--out",
-        ])
-        .arg(&series)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = ok_json(
+        spillway()
+            .args([
+                "simulate",
+                "-t",
+                &path("samples/topology-calibration.toml"),
+                "--trace",
+                &path("samples/apim-llm.csv.gz"),
+                &path("samples/apim-gateway.csv.gz"),
+                "--compare-observed",
+                "--out",
+            ])
+            .arg(&series)
+            .args(["--format", "json"]),
     );
-    let v = json(&out.stdout);
     let ptu = &v["fidelity"][0];
     assert_eq!(ptu["deployment"], "ptu-swedencentral");
     // The catalog's PTU throughput is above what the logs were recorded with: the simulation
@@ -316,24 +304,18 @@ fn calibrate_recovers_the_hidden_ptu_behaviour_of_the_bundled_logs() {
             vec!["samples/litellm-spend.csv.gz"],
         ),
     ] {
-        let out = spillway()
-            .args([
-                "calibrate",
-                "-t",
-                &path(topology),
-                "--format",
-                "json",
-                "--trace",
-            ])
-            .args(logs.iter().map(|l| path(l)))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let v = ok_json(
+            spillway()
+                .args([
+                    "calibrate",
+                    "-t",
+                    &path(topology),
+                    "--format",
+                    "json",
+                    "--trace",
+                ])
+                .args(logs.iter().map(|l| path(l))),
         );
-        let v = json(&out.stdout);
         assert_eq!(fitted(&v, "ptu-swedencentral", "input_tpm_per_ptu"), 2000.0);
         assert_eq!(fitted(&v, "ptu-swedencentral", "bucket_s"), 20.0);
         assert!(v["after"]["score"].as_f64() < v["before"]["score"].as_f64());
@@ -364,27 +346,21 @@ fn calibrate_recovers_other_values_from_fresh_logs_and_writes_a_topology_that_ru
         .assert()
         .success();
     let fitted_path = dir.path().join("fitted.toml");
-    let out = spillway()
-        .args([
-            "calibrate",
-            "-t",
-            &path("samples/topology-calibration.toml"),
-            "--format",
-            "json",
-            "--trace",
-        ])
-        .arg(dir.path().join("apim-llm.json"))
-        .arg(dir.path().join("apim-gateway.json"))
-        .arg("--out")
-        .arg(&fitted_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = ok_json(
+        spillway()
+            .args([
+                "calibrate",
+                "-t",
+                &path("samples/topology-calibration.toml"),
+                "--format",
+                "json",
+                "--trace",
+            ])
+            .arg(dir.path().join("apim-llm.json"))
+            .arg(dir.path().join("apim-gateway.json"))
+            .arg("--out")
+            .arg(&fitted_path),
     );
-    let v = json(&out.stdout);
     assert_eq!(fitted(&v, "ptu-swedencentral", "input_tpm_per_ptu"), 2250.0);
     assert_eq!(fitted(&v, "ptu-swedencentral", "bucket_s"), 45.0);
     let written = std::fs::read_to_string(&fitted_path).unwrap();
