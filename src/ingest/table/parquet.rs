@@ -66,13 +66,15 @@ mod parquet_guard {
 /// is first decoded with the thrift reader generated from the Parquet format
 /// (polars-parquet-format), which counts what lists would allocate against a budget of 16 bytes
 /// per footer byte; only a footer that passes reaches polars.
-fn check_footer(f: &mut std::fs::File, size: u64) -> Result<(), String> {
+fn check_footer(path: &std::path::Path) -> Result<(), String> {
     use std::io::{Read, Seek, SeekFrom};
 
     use polars_parquet_format::FileMetaData;
     use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
 
     let io = |e: std::io::Error| e.to_string();
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
     if size < 12 {
         return Err("too short for a Parquet file".into());
     }
@@ -99,9 +101,10 @@ fn check_footer(f: &mut std::fs::File, size: u64) -> Result<(), String> {
 /// Checks every data page header of `path` before polars decodes a page: polars-parquet 0.55
 /// casts a page's value count to `usize` unchecked, and a negative one (a damaged file, found
 /// by fuzzing) asks for exabytes of memory, which aborts the process where no guard can catch
-/// it. Each column chunk is read on its own (memory: one chunk), its page headers parsed and
-/// the page bodies skipped.
-fn check_page_headers(path: &std::path::Path) -> Result<(), String> {
+/// it. Only the chunks of the `columns` spillway reads are checked; each is read on its own
+/// (memory: one chunk), its page headers parsed and the page bodies skipped. The footer must
+/// have passed [`check_footer`].
+fn check_page_headers(path: &std::path::Path, columns: &[String]) -> Result<(), String> {
     use std::io::{Cursor, Read, Seek, SeekFrom};
 
     use polars_buffer::Buffer;
@@ -111,12 +114,13 @@ fn check_page_headers(path: &std::path::Path) -> Result<(), String> {
     let io = |e: std::io::Error| e.to_string();
     let mut f = std::fs::File::open(path).map_err(io)?;
     let size = f.metadata().map_err(io)?.len();
-    check_footer(&mut f, size)?;
-    f.seek(SeekFrom::Start(0)).map_err(io)?;
     let meta = read_metadata(&mut f).map_err(|e| e.to_string())?;
     for rg in &meta.row_groups {
         for col in rg.parquet_columns() {
             let name = col.descriptor().path_in_schema.join(".");
+            if !columns.contains(&name) {
+                continue;
+            }
             let range = col.byte_range();
             if range.start > range.end || range.end > size {
                 return Err(format!(
@@ -162,12 +166,11 @@ pub(super) fn read_parquet(file: &OpenFile, e: &mut Emitter<'_, '_>) -> Result<(
             source,
         })
     };
-    parquet_guard::guarded(&label, || check_page_headers(&file.path))?.map_err(|why| {
-        IngestError::File {
-            file: label.clone(),
-            message: format!("Parquet: a damaged file ({why})"),
-        }
-    })?;
+    let damaged = |why: String| IngestError::File {
+        file: label.clone(),
+        message: format!("Parquet: a damaged file ({why})"),
+    };
+    parquet_guard::guarded(&label, || check_footer(&file.path))?.map_err(damaged)?;
     let mut reader = ParquetReader::new(open()?);
     let total = parquet_guard::guarded(&label, || reader.num_rows())?.map_err(pe)?;
     let header: Vec<String> = parquet_guard::guarded(&label, || reader.schema())?
@@ -208,6 +211,7 @@ pub(super) fn read_parquet(file: &OpenFile, e: &mut Emitter<'_, '_>) -> Result<(
     used.sort_unstable();
     used.dedup();
     let names: Vec<String> = used.iter().map(|&i| header[i].clone()).collect();
+    parquet_guard::guarded(&label, || check_page_headers(&file.path, &names))?.map_err(damaged)?;
     let mut offset = 0;
     while offset < total {
         let len = PARQUET_SLICE.min(total - offset);
