@@ -70,6 +70,7 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         spillway profile samples/AzureLLMInferenceTrace_conv_2023.csv\n  \
         spillway profile samples/chat-log.jsonl.gz --by tenant,model --window 10s\n  \
+        spillway profile samples/chat-log.jsonl.gz --format markdown > profile.md\n  \
         spillway profile logs/*.jsonl.gz --format json --out series.parquet\n  \
         spillway profile requests.csv --time-col ts --text-col prompt \\\n          --completion-col answer\n  \
         spillway profile samples/BurstGPT_1_first400.csv --by Model \\\n          --start 2023-07-01T00:00:00Z\n  \
