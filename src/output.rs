@@ -45,36 +45,133 @@ pub fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> std::io::Resu
 
 /// Writes a table followed by a newline (Markdown tables also after an empty line, so that
 /// they never run into the text before them).
+///
+/// On a terminal too narrow for the table even with every cell wrapped between words, each row
+/// is written as a block of its own — field names down the left, values on the right, the
+/// first column's value as the block's title — as `psql`'s expanded display does: the
+/// terminal never folds a table's lines into one another. Piped output keeps the full table.
 pub fn write_table(out: &mut dyn Write, t: &Table) -> std::io::Result<()> {
     if MARKDOWN.load(Ordering::Relaxed) {
         return writeln!(out, "\n{}", markdown_alignment(&t.to_string()));
     }
-    writeln!(out, "{}", unbroken_words(t))
+    let (t, min_width) = unbroken_words(t);
+    match t.width() {
+        Some(width) if min_width > width as usize => {
+            for block in expanded(&t, width) {
+                writeln!(out, "{block}")?;
+            }
+            Ok(())
+        }
+        _ => writeln!(out, "{t}"),
+    }
 }
 
-/// `t` with each column at least as wide as its longest word (up to `MAX_WORD` characters;
-/// comfy-table counts the padding in):
-/// arranged to a narrow terminal, cells wrap between words, never inside a number or a name.
-fn unbroken_words(t: &Table) -> Table {
+/// `t`'s rows as two-column tables (field, value) of at most `width` columns where the words
+/// allow it.
+fn expanded(t: &Table, width: u16) -> Vec<Table> {
+    let names: Vec<String> = t
+        .header()
+        .map(|h| h.cell_iter().map(|c| c.content()).collect())
+        .unwrap_or_default();
+    let name = |i: usize| {
+        names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("column {}", i + 1))
+    };
+    let mut blocks: Vec<Table> = t
+        .row_iter()
+        .map(|row| {
+            let cells: Vec<String> = row.cell_iter().map(|c| c.content()).collect();
+            let mut block = Table::new();
+            block
+                .load_preset(UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(width);
+            let mut cells = cells.into_iter().enumerate();
+            if let Some((i, first)) = cells.next() {
+                block.set_header([name(i), first]);
+            }
+            for (i, value) in cells {
+                block.add_row([name(i), value]);
+            }
+            block
+        })
+        .collect();
+    // One width for all blocks: the names' column as wide as its longest name, the values'
+    // as its longest line where the terminal has room, and never narrower than a word.
+    let widest = |f: fn(&Table) -> Vec<usize>| {
+        blocks.iter().map(f).fold(vec![0, 0], |a, b| {
+            (0..2)
+                .map(|i| a[i].max(b.get(i).copied().unwrap_or(0)))
+                .collect::<Vec<_>>()
+        })
+    };
+    let (words, lines) = (widest(word_widths), widest(line_widths));
+    let names_w = lines[0]
+        .min((width as usize).saturating_sub(words[1] + 7))
+        .max(words[0]);
+    let values_w = lines[1]
+        .min((width as usize).saturating_sub(names_w + 7))
+        .max(words[1]);
+    blocks.iter_mut().for_each(|b| {
+        for (i, w) in [names_w, values_w].into_iter().enumerate() {
+            if let Some(col) = b.column_mut(i) {
+                col.set_constraint(ColumnConstraint::Absolute(Width::Fixed(w as u16 + 2)));
+            }
+        }
+    });
+    blocks
+}
+
+/// The longest line of each column of `t` (header included).
+fn line_widths(t: &Table) -> Vec<usize> {
+    column_max(t, |content| {
+        content.lines().map(|l| l.chars().count()).max()
+    })
+}
+
+/// `t` with each column at least as wide as its longest word (up to `MAX_WORD` characters),
+/// and the width of the table so arranged: arranged to a narrow terminal, cells wrap between
+/// words, never inside a number or a name.
+fn unbroken_words(t: &Table) -> (Table, usize) {
+    let widths = word_widths(t);
+    // Each column adds its padding (2) and a border (1); the table one border more.
+    let min_width = widths.iter().map(|w| w + 3).sum::<usize>() + 1;
+    (with_min_widths(t, &widths), min_width)
+}
+
+/// The longest word of each column of `t` (header included), up to `MAX_WORD` characters.
+fn word_widths(t: &Table) -> Vec<usize> {
     const MAX_WORD: usize = 32;
+    column_max(t, |content| {
+        content
+            .split_whitespace()
+            .map(|w| w.chars().count().min(MAX_WORD))
+            .max()
+    })
+}
+
+/// `measure` of each column's cells (header included), the largest per column.
+fn column_max(t: &Table, measure: impl Fn(&str) -> Option<usize>) -> Vec<usize> {
     let mut widths: Vec<usize> = Vec::new();
     for row in t.header().into_iter().chain(t.row_iter()) {
         for (i, cell) in row.cell_iter().enumerate() {
-            let longest = cell
-                .content()
-                .split_whitespace()
-                .map(|w| w.chars().count())
-                .max()
-                .unwrap_or(0)
-                .min(MAX_WORD);
+            let m = measure(&cell.content()).unwrap_or(0);
             if widths.len() <= i {
                 widths.resize(i + 1, 0);
             }
-            widths[i] = widths[i].max(longest);
+            widths[i] = widths[i].max(m);
         }
     }
+    widths
+}
+
+/// `t` with column `i` at least `widths[i]` characters wide (comfy-table counts the padding
+/// in).
+fn with_min_widths(t: &Table, widths: &[usize]) -> Table {
     let mut t = t.clone();
-    for (i, w) in widths.into_iter().enumerate() {
+    for (i, &w) in widths.iter().enumerate() {
         if let Some(col) = t.column_mut(i) {
             col.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(w as u16 + 2)));
         }
@@ -302,6 +399,101 @@ mod tests {
             "| name  | count |\n|-------|-------|\n| a     |     5 |\n| bb    | 1,234 |",
         );
         assert_eq!(md.lines().nth(1), Some("|-------|------:|"));
+    }
+
+    fn render(t: &Table) -> String {
+        let mut out = Vec::new();
+        write_table(&mut out, t).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn wide_table(width: u16) -> Table {
+        let mut t = table(
+            &[
+                "deployment",
+                "sku",
+                "capacity",
+                "attempts",
+                "tokens",
+                "cost",
+            ],
+            &[false, false, true, true, true, true],
+        );
+        t.add_row(["ptu-swedencentral", "GlobalProvisionedManaged", "250 PTU"])
+            .add_row([
+                "payg-eastus",
+                "GlobalStandard",
+                "450K TPM",
+                "440",
+                "660,504",
+                "$2.10",
+            ]);
+        t.set_width(width);
+        t
+    }
+
+    #[test]
+    fn a_table_that_fits_the_terminal_is_one_table() {
+        let out = render(&wide_table(200));
+        assert_eq!(out.lines().filter(|l| l.starts_with('┌')).count(), 1);
+        assert!(out.lines().any(|l| l.contains("GlobalProvisionedManaged")));
+    }
+
+    #[test]
+    fn a_table_wider_than_the_terminal_becomes_a_block_per_row() {
+        let out = render(&wide_table(45));
+        assert!(out.lines().all(|l| l.chars().count() <= 45), "{out}");
+        assert_eq!(out.lines().filter(|l| l.starts_with('┌')).count(), 2);
+        // Each block is titled by its first column; missing cells are left out.
+        assert!(out.contains("│ deployment ┆ ptu-swedencentral"), "{out}");
+        assert!(out.contains("│ tokens     ┆ 660,504"), "{out}");
+        assert!(!out.contains("column 7"));
+        assert_eq!(out.matches("tokens").count(), 1, "{out}");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn word() -> impl Strategy<Value = String> {
+            "[a-z0-9,.$%]{1,12}"
+        }
+
+        fn cell() -> impl Strategy<Value = String> {
+            proptest::collection::vec(word(), 1..4).prop_map(|w| w.join(" "))
+        }
+
+        proptest! {
+            /// Whatever the terminal's width (room for the longest field name and word beside
+            /// each other), no line is wider, and every word of every cell is written.
+            #[test]
+            fn every_table_fits_its_terminal_and_loses_no_word(
+                header in proptest::collection::vec(cell(), 1..14),
+                rows in proptest::collection::vec(proptest::collection::vec(cell(), 1..14), 0..5),
+                width in 31u16..200,
+            ) {
+                let mut t = table(
+                    &header.iter().map(String::as_str).collect::<Vec<_>>(),
+                    &[true, false, true],
+                );
+                for r in &rows {
+                    t.add_row(r.iter().take(header.len()));
+                }
+                t.set_width(width);
+                let out = render(&t);
+                for line in out.lines() {
+                    prop_assert!(line.chars().count() <= width as usize, "{line}\n{out}");
+                }
+                let words: Vec<&str> = out.split(|c: char| !c.is_alphanumeric() && !",.$%".contains(c)).collect();
+                for r in &rows {
+                    for c in r.iter().take(header.len()) {
+                        for w in c.split_whitespace() {
+                            prop_assert!(words.contains(&w), "{w} missing:\n{out}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
