@@ -46,24 +46,72 @@ pub fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> std::io::Resu
 /// Writes a table followed by a newline (Markdown tables also after an empty line, so that
 /// they never run into the text before them).
 ///
-/// On a terminal too narrow for the table even with every cell wrapped between words, each row
-/// is written as a block of its own — field names down the left, values on the right, the
-/// first column's value as the block's title — as `psql`'s expanded display does: the
-/// terminal never folds a table's lines into one another. Piped output keeps the full table.
+/// On a terminal too narrow for the table even with every cell wrapped between words, the
+/// columns are written in panels, each led by the first column again, as pandas and R print
+/// wide frames, so that rows stay side by side; where the first column and another cannot
+/// stand side by side, each row is a block of its own — field names down the left, values on
+/// the right — as `psql`'s expanded display does. The terminal never folds a table's lines
+/// into one another. Piped output keeps the full table.
 pub fn write_table(out: &mut dyn Write, t: &Table) -> std::io::Result<()> {
     if MARKDOWN.load(Ordering::Relaxed) {
         return writeln!(out, "\n{}", markdown_alignment(&t.to_string()));
     }
-    let (t, min_width) = unbroken_words(t);
-    match t.width() {
-        Some(width) if min_width > width as usize => {
-            for block in expanded(&t, width) {
-                writeln!(out, "{block}")?;
-            }
-            Ok(())
-        }
-        _ => writeln!(out, "{t}"),
+    let widths = word_widths(t);
+    let t = with_min_widths(t, &widths);
+    let Some(width) = t.width() else {
+        return writeln!(out, "{t}");
+    };
+    let parts = if table_width(&widths) <= width as usize {
+        vec![t]
+    } else {
+        panels(&t, &widths, width as usize).unwrap_or_else(|| expanded(&t, width))
+    };
+    for part in parts {
+        writeln!(out, "{part}")?;
     }
+    Ok(())
+}
+
+/// The width of a table whose columns are `widths` wide: each column adds its padding (2) and
+/// a border (1), the table one border more.
+fn table_width(widths: &[usize]) -> usize {
+    widths.iter().map(|w| w + 3).sum::<usize>() + 1
+}
+
+/// `t` split into tables of the first column and as many of the next ones as fit in `width`
+/// (at their narrowest); None when the first column and some other one do not fit together.
+fn panels(t: &Table, widths: &[usize], width: usize) -> Option<Vec<Table>> {
+    let (first, rest) = widths.split_first()?;
+    let lead = table_width(&[*first]);
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut used = lead;
+    for (i, w) in rest.iter().enumerate().map(|(i, w)| (i + 1, w + 3)) {
+        if lead + w > width {
+            return None;
+        }
+        if used + w > width {
+            groups.push(Vec::new());
+            used = lead;
+        }
+        groups.last_mut()?.push(i);
+        used += w;
+    }
+    Some(
+        groups
+            .into_iter()
+            .map(|cols| {
+                let mut p = t.clone();
+                for i in 1..widths.len() {
+                    if !cols.contains(&i)
+                        && let Some(col) = p.column_mut(i)
+                    {
+                        col.set_constraint(ColumnConstraint::Hidden);
+                    }
+                }
+                p
+            })
+            .collect(),
+    )
 }
 
 /// `t`'s rows as two-column tables (field, value) of at most `width` columns where the words
@@ -129,16 +177,6 @@ fn line_widths(t: &Table) -> Vec<usize> {
     column_max(t, |content| {
         content.lines().map(|l| l.chars().count()).max()
     })
-}
-
-/// `t` with each column at least as wide as its longest word (up to `MAX_WORD` characters),
-/// and the width of the table so arranged: arranged to a narrow terminal, cells wrap between
-/// words, never inside a number or a name.
-fn unbroken_words(t: &Table) -> (Table, usize) {
-    let widths = word_widths(t);
-    // Each column adds its padding (2) and a border (1); the table one border more.
-    let min_width = widths.iter().map(|w| w + 3).sum::<usize>() + 1;
-    (with_min_widths(t, &widths), min_width)
 }
 
 /// The longest word of each column of `t` (header included), up to `MAX_WORD` characters.
@@ -440,7 +478,27 @@ mod tests {
     }
 
     #[test]
-    fn a_table_wider_than_the_terminal_becomes_a_block_per_row() {
+    fn a_table_wider_than_the_terminal_is_split_into_panels_led_by_its_first_column() {
+        let out = render(&wide_table(60));
+        assert!(out.lines().all(|l| l.chars().count() <= 60), "{out}");
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with('┌')).count(),
+            2,
+            "{out}"
+        );
+        assert_eq!(out.matches("deployment").count(), 2, "{out}");
+        assert_eq!(out.matches("payg-eastus").count(), 2, "{out}");
+        // Rows stay side by side, and every value is written once.
+        let second = out.split('┌').nth(2).unwrap();
+        assert!(
+            second.contains("ptu-swedencentral") && second.contains("660,504"),
+            "{out}"
+        );
+        assert_eq!(out.matches("GlobalStandard").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn a_table_whose_columns_cannot_stand_beside_the_first_becomes_a_block_per_row() {
         let out = render(&wide_table(45));
         assert!(out.lines().all(|l| l.chars().count() <= 45), "{out}");
         assert_eq!(out.lines().filter(|l| l.starts_with('┌')).count(), 2);
