@@ -115,8 +115,11 @@ fn panels(t: &Table, widths: &[usize], width: usize) -> Option<Vec<Table>> {
 }
 
 /// `t`'s rows as two-column tables (field, value) of at most `width` columns where the words
-/// allow it.
+/// allow it; a table with no rows stays its header.
 fn expanded(t: &Table, width: u16) -> Vec<Table> {
+    if t.row_iter().next().is_none() {
+        return vec![t.clone()];
+    }
     let names: Vec<String> = t
         .header()
         .map(|h| h.cell_iter().map(|c| c.content()).collect())
@@ -522,6 +525,21 @@ mod tests {
         }
 
         proptest! {
+            /// A terminal too narrow for any word still gets every table, without a panic.
+            #[test]
+            fn any_terminal_width_renders(
+                header in proptest::collection::vec(cell(), 1..6),
+                rows in proptest::collection::vec(proptest::collection::vec(cell(), 1..6), 0..3),
+                width in 0u16..31,
+            ) {
+                let mut t = table(&header.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+                for r in &rows {
+                    t.add_row(r.iter().take(header.len()));
+                }
+                t.set_width(width);
+                prop_assert!(render(&t).contains(header[0].split(' ').next().unwrap_or("")));
+            }
+
             /// Whatever the terminal's width (room for the longest field name and word beside
             /// each other), no line is wider, and every word of every cell is written.
             #[test]
@@ -543,11 +561,12 @@ mod tests {
                     prop_assert!(line.chars().count() <= width as usize, "{line}\n{out}");
                 }
                 let words: Vec<&str> = out.split(|c: char| !c.is_alphanumeric() && !",.$%".contains(c)).collect();
-                for r in &rows {
-                    for c in r.iter().take(header.len()) {
-                        for w in c.split_whitespace() {
-                            prop_assert!(words.contains(&w), "{w} missing:\n{out}");
-                        }
+                // Every word of every cell; a table with no rows keeps its header.
+                let cells = rows.iter().flat_map(|r| r.iter().take(header.len()));
+                let cells: Vec<&String> = if rows.is_empty() { header.iter().collect() } else { cells.collect() };
+                for c in cells {
+                    for w in c.split_whitespace() {
+                        prop_assert!(words.contains(&w), "{w} missing:\n{out}");
                     }
                 }
             }
