@@ -6,6 +6,8 @@
 //! and a panic raised in polars' code is caught (each found by the `parquet` fuzz target; the
 //! inputs are in `fuzz/regressions/parquet/`).
 
+use polars_parquet::parquet::metadata::FileMetadata;
+
 use super::*;
 
 /// Rows per Parquet slice.
@@ -60,15 +62,18 @@ mod parquet_guard {
     }
 }
 
-/// Checks the footer before polars parses it: polars-parquet 0.55's own footer reader reserves
-/// room for as many elements as a list header claims, so a damaged footer (found by fuzzing:
-/// lists of ~10^9 elements in 2 KB files) asks for gigabytes and aborts the process. The footer
-/// is first decoded with the thrift reader generated from the Parquet format
+/// Reads the footer, checked before polars parses it: polars-parquet 0.55's own footer reader
+/// reserves room for as many elements as a list header claims, so a damaged footer (found by
+/// fuzzing: lists of ~10^9 elements in 2 KB files) asks for gigabytes and aborts the process.
+/// The footer is first decoded with the thrift reader generated from the Parquet format
 /// (polars-parquet-format), which counts what lists would allocate against a budget of 16 bytes
-/// per footer byte; only a footer that passes reaches polars.
-fn check_footer(path: &std::path::Path) -> Result<(), String> {
+/// per footer byte; only a footer that passes is parsed by polars, once, from the same bytes —
+/// the page check and the reader both take that metadata.
+fn read_footer(path: &std::path::Path) -> Result<FileMetadata, String> {
     use std::io::{Read, Seek, SeekFrom};
 
+    use polars_buffer::Buffer;
+    use polars_parquet::parquet::read::deserialize_metadata;
     use polars_parquet_format::FileMetaData;
     use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
 
@@ -94,7 +99,8 @@ fn check_footer(path: &std::path::Path) -> Result<(), String> {
     let budget = (len as usize).saturating_mul(16).max(1 << 20);
     let mut prot = TCompactInputProtocol::new(&footer[..], budget);
     FileMetaData::read_from_in_protocol(&mut prot)
-        .map(drop)
+        .map_err(|e| format!("its footer does not decode ({e})"))?;
+    deserialize_metadata(Buffer::from_vec(footer))
         .map_err(|e| format!("its footer does not decode ({e})"))
 }
 
@@ -102,19 +108,22 @@ fn check_footer(path: &std::path::Path) -> Result<(), String> {
 /// casts a page's value count to `usize` unchecked, and a negative one (a damaged file, found
 /// by fuzzing) asks for exabytes of memory, which aborts the process where no guard can catch
 /// it. Only the chunks of the `columns` spillway reads are checked; each is read on its own
-/// (memory: one chunk), its page headers parsed and the page bodies skipped. The footer must
-/// have passed [`check_footer`].
-fn check_page_headers(path: &std::path::Path, columns: &[String]) -> Result<(), String> {
+/// (memory: one chunk), its page headers parsed and the page bodies skipped. `meta` is the
+/// footer as [`read_footer`] read it.
+fn check_page_headers(
+    path: &std::path::Path,
+    meta: &FileMetadata,
+    columns: &[String],
+) -> Result<(), String> {
     use std::io::{Cursor, Read, Seek, SeekFrom};
 
     use polars_buffer::Buffer;
     use polars_parquet::parquet::page::{CompressedPage, DataPageHeader};
-    use polars_parquet::parquet::read::{PageReader, read_metadata};
+    use polars_parquet::parquet::read::PageReader;
 
     let io = |e: std::io::Error| e.to_string();
     let mut f = std::fs::File::open(path).map_err(io)?;
     let size = f.metadata().map_err(io)?.len();
-    let meta = read_metadata(&mut f).map_err(|e| e.to_string())?;
     for rg in &meta.row_groups {
         for col in rg.parquet_columns() {
             let name = col.descriptor().path_in_schema.join(".");
@@ -170,8 +179,11 @@ pub(super) fn read_parquet(file: &OpenFile, e: &mut Emitter<'_, '_>) -> Result<(
         file: label.clone(),
         message: format!("Parquet: a damaged file ({why})"),
     };
-    parquet_guard::guarded(&label, || check_footer(&file.path))?.map_err(damaged)?;
+    let meta = std::sync::Arc::new(
+        parquet_guard::guarded(&label, || read_footer(&file.path))?.map_err(damaged)?,
+    );
     let mut reader = ParquetReader::new(open()?);
+    reader.set_metadata(meta.clone());
     let total = parquet_guard::guarded(&label, || reader.num_rows())?.map_err(pe)?;
     let header: Vec<String> = parquet_guard::guarded(&label, || reader.schema())?
         .map_err(pe)?
@@ -211,7 +223,8 @@ pub(super) fn read_parquet(file: &OpenFile, e: &mut Emitter<'_, '_>) -> Result<(
     used.sort_unstable();
     used.dedup();
     let names: Vec<String> = used.iter().map(|&i| header[i].clone()).collect();
-    parquet_guard::guarded(&label, || check_page_headers(&file.path, &names))?.map_err(damaged)?;
+    parquet_guard::guarded(&label, || check_page_headers(&file.path, &meta, &names))?
+        .map_err(damaged)?;
     let mut offset = 0;
     while offset < total {
         let len = PARQUET_SLICE.min(total - offset);
